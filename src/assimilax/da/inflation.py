@@ -1,0 +1,69 @@
+"""Inflation add-ons, applied after an analysis: ``inflation(forecast, analysis) -> analysis``."""
+
+import abc
+
+import equinox as eqx
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+
+def _center(E):
+    mu = jnp.mean(E, axis=0)
+    return mu, E - mu
+
+
+class AbstractInflation(eqx.Module):
+    """Maps the forecast and raw analysis ensembles ``(member, state)`` to the analysis."""
+
+    @abc.abstractmethod
+    def __call__(
+        self, forecast: Float[Array, "member state"], analysis: Float[Array, "member state"]
+    ) -> Float[Array, "member state"]: ...
+
+
+class NoInflation(AbstractInflation):
+    """The analysis as it is."""
+
+    def __call__(self, forecast, analysis):
+        return analysis
+
+
+class Multiplicative(AbstractInflation):
+    r"""$A_a \leftarrow \lambda A_a$: the analysis anomalies times ``factor`` (DAPPER's ``infl``)."""
+
+    factor: float = 1.0
+
+    def __call__(self, forecast, analysis):
+        mu, A = _center(analysis)
+        return mu + self.factor * A
+
+
+class RTPS(AbstractInflation):
+    r"""Relaxation to prior spread (Whitaker & Hamill 2012).
+
+    $A_a \leftarrow A_a\,(\alpha\,\sigma_f/\sigma_a + 1 - \alpha)$ per state variable,
+    with $\sigma$ the ensemble standard deviations.
+    """
+
+    alpha: float = 0.7
+
+    def __call__(self, forecast, analysis):
+        mu, A = _center(analysis)
+        sf = jnp.std(forecast, axis=0, ddof=1)
+        sa = jnp.std(analysis, axis=0, ddof=1)
+        ratio = jnp.where(sa > 0, sf / jnp.where(sa > 0, sa, 1.0), 1.0)
+        return mu + A * (self.alpha * ratio + 1.0 - self.alpha)
+
+
+class RTPP(AbstractInflation):
+    r"""Relaxation to prior perturbations (Zhang et al. 2004).
+
+    $A_a \leftarrow (1 - \alpha) A_a + \alpha A_f$.
+    """
+
+    alpha: float = 0.5
+
+    def __call__(self, forecast, analysis):
+        mu, A = _center(analysis)
+        _, Af = _center(forecast)
+        return mu + (1.0 - self.alpha) * A + self.alpha * Af
