@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from ..observations import AbstractObsNoise, AbstractObsOperator
-from ._linalg import rotate_anomalies
+from ._linalg import AbstractRotation
 from .inflation import AbstractInflation
 
 
@@ -83,11 +83,12 @@ class AbstractEnsembleFilter(AbstractEnsembleMethod):
     """An ensemble filter: a raw analysis, then inflation, then an optional random rotation.
 
     Subclasses implement :meth:`update`; :meth:`analysis` adds the post-processing in
-    DAPPER's order (``post_process``: inflate the anomalies, then rotate).
+    DAPPER's order (``post_process``: inflate the anomalies, then rotate by ``rotation``).
     """
 
     inflation: eqx.AbstractVar[AbstractInflation]
     rotate: eqx.AbstractVar[bool]
+    rotation: eqx.AbstractVar[AbstractRotation]
 
     @abc.abstractmethod
     def update(
@@ -113,7 +114,7 @@ class AbstractEnsembleFilter(AbstractEnsembleMethod):
         analysis = self.inflation(forecast, analysis)
         if self.rotate:
             mu = jnp.mean(analysis, axis=0)
-            analysis = mu + rotate_anomalies(analysis - mu, key=key)
+            analysis = mu + self.rotation(analysis - mu, key=key)
         return analysis
 
     def analysis(

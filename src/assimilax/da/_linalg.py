@@ -33,41 +33,57 @@ class EighInvSqrt(AbstractInvSqrt):
         return (V * d[..., None, :] ** -0.5) @ Vt, (V * (1.0 / d)[..., None, :]) @ Vt
 
 
-def _bmm(a, b):
-    """Batched product of small matrices by broadcasting (fuses well on CPU)."""
-    return jnp.sum(a[..., :, :, None] * b[..., None, :, :], axis=-2)
+def _matmul_batch_last(a, b):
+    """``a @ b`` for stacks laid out ``(N, N, batch)``: unrolled, fuses into one CPU loop."""
+    out = a[:, 0, None, :] * b[None, 0, :, :]
+    for j in range(1, a.shape[1]):
+        out = out + a[:, j, None, :] * b[None, j, :, :]
+    return out
 
 
 class NewtonSchulzInvSqrt(AbstractInvSqrt):
     r"""Coupled Newton-Schulz iteration: matrix products only, no LAPACK call.
 
-    For ``G = N1 (I + S)`` with ``S`` PSD, the iteration runs on ``B = (I + S)/c`` with
-    ``c = 1 + tr(S) >= lambda_max(I + S)`` so the spectrum lies in ``(0, 1]``:
-    $Y_0 = B$, $Z_0 = I$, $M_k = (3I - Z_k Y_k)/2$, $Y_{k+1} = Y_k M_k$,
-    $Z_{k+1} = M_k Z_k$; then $Z_k \to B^{-1/2}$ quadratically. It stops when
-    ``max|Z_k Y_k - I| < tol`` (all matrices of a batch together) or after ``max_iter``.
-    The inverse is $G^{-1} = (G^{-1/2})^2$.
+    For ``G = N1 (I + S)`` with ``S`` PSD (``N1 = shift``), the iteration runs on
+    ``B = (I + S)/c`` with ``c = 1 + ||S||_F >= lambda_max(I + S)``, so the spectrum of
+    ``B`` lies in ``[1/c, 1]``: $Y_0 = B$, $Z_0 = I$, $M_k = (3I - Z_k Y_k)/2$,
+    $Y_{k+1} = Y_k M_k$, $Z_{k+1} = M_k Z_k$; then $Z_k \to B^{-1/2}$ quadratically.
+    It stops when ``max|Z_k Y_k - I| < tol`` for every matrix of a batch, or after
+    ``max_iter``. The inverse is $G^{-1} = (G^{-1/2})^2$. Batches of small matrices
+    (``N <= unroll_below``) are multiplied in a batch-last layout that XLA fuses well on
+    CPU; larger ones use ``matmul``.
 
     Args:
-        tol: convergence tolerance on the commutator residual.
+        tol: convergence tolerance on ``max|Z_k Y_k - I|``.
         max_iter: iteration cap.
+        unroll_below: largest ``N`` multiplied by the unrolled batch-last kernel.
 
     Refs: Higham (2008), Functions of Matrices, Section 6.7.
     """
 
-    tol: float = eqx.field(static=True, default=1e-12)
-    max_iter: int = eqx.field(static=True, default=60)
+    tol: float = eqx.field(static=True, default=1e-13)
+    max_iter: int = eqx.field(static=True, default=50)
+    unroll_below: int = eqx.field(static=True, default=16)
 
     def __call__(self, G, shift=0.0):
         n = G.shape[-1]
+        batch_shape = G.shape[:-2]
         eye = jnp.eye(n, dtype=G.dtype)
         if shift > 0:
-            # G = shift * (I + S): scale by an upper bound of lambda_max(I + S).
-            scale = shift * (1.0 + jnp.trace(G / shift - eye, axis1=-2, axis2=-1))
+            S = G / shift - eye
+            fro = jnp.sqrt(jnp.sum(S * S, axis=(-2, -1)))
+            scale = shift * (1.0 + fro)
         else:
             scale = jnp.trace(G, axis1=-2, axis2=-1)
-        scale = scale[..., None, None]
-        B = G / scale
+        B = G / scale[..., None, None]
+        batched = len(batch_shape) > 0 and n <= self.unroll_below
+        if batched:
+            B = jnp.moveaxis(B.reshape(-1, n, n), 0, -1)  # (n, n, batch)
+            eye_b = eye[:, :, None]
+            mm = _matmul_batch_last
+        else:
+            eye_b = eye
+            mm = jnp.matmul
 
         def cond(carry):
             i, _, _, err = carry
@@ -75,15 +91,19 @@ class NewtonSchulzInvSqrt(AbstractInvSqrt):
 
         def body(carry):
             i, Y, Z, _ = carry
-            ZY = _bmm(Z, Y)
-            M = 0.5 * (3.0 * eye - ZY)
-            return i + 1, _bmm(Y, M), _bmm(M, Z), jnp.max(jnp.abs(ZY - eye))
+            ZY = mm(Z, Y)
+            M = 1.5 * eye_b - 0.5 * ZY
+            return i + 1, mm(Y, M), mm(M, Z), jnp.max(jnp.abs(ZY - eye_b))
 
-        Z0 = jnp.broadcast_to(eye, G.shape)
+        Z0 = jnp.broadcast_to(eye_b, B.shape)
         init = (jnp.asarray(0), B, Z0, jnp.asarray(jnp.inf, G.dtype))
         _, _, Z, _ = jax.lax.while_loop(cond, body, init)
-        inv_sqrt = Z / jnp.sqrt(scale)
-        return inv_sqrt, _bmm(inv_sqrt, inv_sqrt)
+        Zi = mm(Z, Z)
+        if batched:
+            Z = jnp.moveaxis(Z, -1, 0).reshape(*batch_shape, n, n)
+            Zi = jnp.moveaxis(Zi, -1, 0).reshape(*batch_shape, n, n)
+        root = jnp.sqrt(scale)[..., None, None]
+        return Z / root, Zi / scale[..., None, None]
 
 
 @functools.lru_cache(maxsize=64)
@@ -108,16 +128,77 @@ def haar_orthogonal(key: PRNGKeyArray, n: int, dtype=float) -> Float[Array, "n n
     return jsl.solve_triangular(L, Z.T, lower=True).T
 
 
-def rotate_anomalies(
-    anomalies: Float[Array, "member state"], *, key: PRNGKeyArray
-) -> Float[Array, "member state"]:
-    r"""Apply a random mean-preserving orthogonal transform to centred anomalies.
+class AbstractRotation(eqx.Module):
+    r"""A random orthogonal transform of the members that keeps the mean: $Q\mathbf{1} = \mathbf{1}$.
 
-    $A \leftarrow V Q V^T A$ with ``V`` an orthonormal basis of $\mathbf{1}^\perp$ and
-    ``Q`` Haar on ``O(N-1)``: DAPPER's ``genOG_1`` (Sakov & Bocquet), which keeps the
-    ensemble mean and covariance and only rotates the members.
+    Applied to centred anomalies ``(member, state)`` it keeps the ensemble mean and
+    covariance exactly and only mixes the members (against outliers of square-root
+    filters; Sakov & Oke 2008).
     """
-    N = anomalies.shape[0]
-    V = jnp.asarray(mean_preserving_basis(N), anomalies.dtype)
-    Q = haar_orthogonal(key, N - 1, anomalies.dtype)
-    return V @ (Q @ (V.T @ anomalies))
+
+    @abc.abstractmethod
+    def matrix(self, n: int, *, key: PRNGKeyArray, dtype=float) -> Float[Array, "n n"]:
+        """The transform ``Q`` ``(member, member)``."""
+
+    def __call__(
+        self, anomalies: Float[Array, "member state"], *, key: PRNGKeyArray
+    ) -> Float[Array, "member state"]:
+        """``Q @ anomalies``."""
+        return self.matrix(anomalies.shape[0], key=key, dtype=anomalies.dtype) @ anomalies
+
+
+class HaarRotation(AbstractRotation):
+    r"""$Q = V R V^T + \mathbf{1}\mathbf{1}^T/N$, ``R`` Haar on ``O(N-1)``, ``V`` a basis of $\mathbf{1}^\perp$.
+
+    DAPPER's ``genOG_1`` (from the iEnKS code of Sakov and Bocquet). Costs ``(N-1)^2``
+    Gaussian draws and a Cholesky factorisation per analysis.
+    """
+
+    def matrix(self, n, *, key, dtype=float):
+        V = jnp.asarray(mean_preserving_basis(n), dtype)
+        R = haar_orthogonal(key, n - 1, dtype)
+        return V @ R @ V.T + jnp.full((n, n), 1.0 / n, dtype)
+
+    def __call__(self, anomalies, *, key):
+        N = anomalies.shape[0]
+        V = jnp.asarray(mean_preserving_basis(N), anomalies.dtype)
+        R = haar_orthogonal(key, N - 1, anomalies.dtype)
+        return V @ (R @ (V.T @ anomalies))
+
+
+class HouseholderRotation(AbstractRotation):
+    r"""Product of ``reflections`` random Householder reflections in $\mathbf{1}^\perp$.
+
+    $Q = \prod_i (I - 2 u_i u_i^T / u_i^T u_i)$ with $u_i$ the centred part of a standard
+    Gaussian vector, so $u_i \perp \mathbf{1}$ is isotropic in that subspace. It costs
+    ``reflections * N`` Gaussian draws instead of ``(N-1)^2``: a cheaper randomisation of
+    the members with the same exact preservation of mean and covariance, but not a Haar
+    draw at every analysis.
+    """
+
+    reflections: int = eqx.field(static=True, default=2)
+
+    def _vectors(self, n, key, dtype):
+        U = jax.random.normal(key, (self.reflections, n), dtype)
+        U = U - jnp.mean(U, axis=1, keepdims=True)
+        return U / jnp.linalg.norm(U, axis=1, keepdims=True)
+
+    def matrix(self, n, *, key, dtype=float):
+        return self(jnp.eye(n, dtype=dtype), key=key)
+
+    def __call__(self, anomalies, *, key):
+        U = self._vectors(anomalies.shape[0], key, anomalies.dtype)
+        for i in reversed(range(self.reflections)):
+            u = U[i]
+            anomalies = anomalies - 2.0 * u[:, None] * (u @ anomalies)[None, :]
+        return anomalies
+
+
+def rotate_anomalies(
+    anomalies: Float[Array, "member state"],
+    *,
+    key: PRNGKeyArray,
+    rotation: AbstractRotation | None = None,
+) -> Float[Array, "member state"]:
+    """Apply a random mean-preserving rotation to centred anomalies (Haar by default)."""
+    return (HaarRotation() if rotation is None else rotation)(anomalies, key=key)

@@ -4,6 +4,7 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
 from .._base import AbstractTransformFilter, ensemble_space
+from .._linalg import AbstractRotation, HaarRotation
 from ..inflation import AbstractInflation, NoInflation
 
 
@@ -23,6 +24,7 @@ class EnKF(AbstractTransformFilter):
 
     inflation: AbstractInflation = NoInflation()
     rotate: bool = eqx.field(static=True, default=False)
+    rotation: AbstractRotation = HaarRotation()
 
     def _gain_weights(self, ensemble, y, mask, operator, noise, key):
         es = ensemble_space(ensemble, y, mask, operator, noise)

@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 
 from .._base import AbstractTransformFilter, ensemble_space, mean_transform
+from .._linalg import AbstractRotation, HaarRotation
 from ..inflation import AbstractInflation, NoInflation
 
 
@@ -75,6 +76,7 @@ class EnKF_N(AbstractTransformFilter):
 
     inflation: AbstractInflation = NoInflation()
     rotate: bool = eqx.field(static=True, default=True)
+    rotation: AbstractRotation = HaarRotation()
     xN: float = 1.0
     g: int = eqx.field(static=True, default=0)
 

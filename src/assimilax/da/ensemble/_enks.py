@@ -11,7 +11,11 @@ class EnKS(AbstractEnsembleMethod):
     At every analysis the filter's transform $M$ ($E_a = M E_f$) also updates the
     ensembles of the last ``lag`` analysis times, $E_{k-l} \leftarrow M E_{k-l}$; the
     estimate of cycle $k$ is final once the observations up to cycle $k + $ ``lag`` are in.
-    Inflation and rotation apply to the current ensemble only (DAPPER's ``EnKS``).
+    Inflation applies to the current ensemble only (DAPPER's ``EnKS``). A random
+    rotation, being a relabelling of the members, is applied to the lagged ensembles
+    too, so that member ``m`` stays one trajectory across the lag window (DAPPER rotates
+    the current ensemble alone, which decorrelates it from its past and spoils the
+    smoother).
 
     The method emits, at cycle $k$, the smoothed mean of cycle $k - $ ``lag``;
     :meth:`finish` gives the last ``lag`` ones.
@@ -30,10 +34,14 @@ class EnKS(AbstractEnsembleMethod):
         return jnp.zeros((self.lag,) + ensemble.shape, ensemble.dtype)
 
     def step(self, ensemble, state, y, mask, operator, noise, *, key):
-        k_transform, k_post = jax.random.split(key)
+        k_transform, k_rotate = jax.random.split(key)
         M = self.filter.transform(ensemble, y, mask, operator, noise, key=k_transform)
-        raw = M @ ensemble
-        analysis = self.filter.post_process(ensemble, raw, key=k_post)
+        analysis = self.filter.inflation(ensemble, M @ ensemble)
+        if self.filter.rotate:
+            Q = self.filter.rotation.matrix(ensemble.shape[0], key=k_rotate, dtype=M.dtype)
+            mu = jnp.mean(analysis, axis=0)
+            analysis = mu + Q @ (analysis - mu)
+            M = Q @ M
         if self.lag == 0:
             return analysis, state, jnp.mean(analysis, axis=0)
         buffer = jnp.einsum("ab,lbx->lax", M, state)

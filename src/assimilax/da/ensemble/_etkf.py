@@ -2,7 +2,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._base import AbstractTransformFilter, ensemble_space, mean_transform
-from .._linalg import AbstractInvSqrt, NewtonSchulzInvSqrt
+from .._linalg import AbstractInvSqrt, AbstractRotation, HaarRotation, NewtonSchulzInvSqrt
 from ..inflation import AbstractInflation, NoInflation
 
 
@@ -39,6 +39,7 @@ class ETKF(AbstractTransformFilter):
 
     inflation: AbstractInflation = NoInflation()
     rotate: bool = eqx.field(static=True, default=True)
+    rotation: AbstractRotation = HaarRotation()
     inv_sqrt: AbstractInvSqrt = NewtonSchulzInvSqrt()
 
     def update(self, ensemble, y, mask, operator, noise, *, key):

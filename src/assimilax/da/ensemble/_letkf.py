@@ -2,7 +2,7 @@ import equinox as eqx
 import jax.numpy as jnp
 
 from .._base import AbstractEnsembleFilter, ensemble_space
-from .._linalg import AbstractInvSqrt, NewtonSchulzInvSqrt
+from .._linalg import AbstractInvSqrt, AbstractRotation, HaarRotation, NewtonSchulzInvSqrt
 from ..inflation import AbstractInflation, NoInflation
 from ..localization import AbstractTaper, GaspariCohn
 
@@ -29,6 +29,7 @@ class LETKF(AbstractEnsembleFilter):
 
     inflation: AbstractInflation = NoInflation()
     rotate: bool = eqx.field(static=True, default=True)
+    rotation: AbstractRotation = HaarRotation()
     localization: AbstractTaper = GaspariCohn(4.0)
     cutoff: float = eqx.field(static=True, default=1e-3)
     inv_sqrt: AbstractInvSqrt = NewtonSchulzInvSqrt()
