@@ -1,0 +1,49 @@
+"""Small file helpers: atomic text writes, JSON with non-finite numbers as null."""
+
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename.
+
+    A reader never sees a half-written file; an interrupted write leaves the old one.
+    """
+    path = Path(path)
+    tmp = temporary_path(path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def temporary_path(path: Path) -> Path:
+    """A hidden sibling of ``path`` to write to before renaming (created with the umask)."""
+    return path.with_name(f".{path.name}.{os.getpid()}.tmp")
+
+
+def _finite_or_none(obj: Any) -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite_or_none(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_finite_or_none(v) for v in obj]
+    return obj
+
+
+def write_json(path: str | os.PathLike, data: dict[str, Any]) -> None:
+    """Write ``data`` as indented JSON, atomically; NaN and infinities become ``null``."""
+    text = json.dumps(_finite_or_none(data), indent=2, allow_nan=False) + "\n"
+    write_text_atomic(path, text)
+
+
+def read_json(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a JSON object from ``path``."""
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)

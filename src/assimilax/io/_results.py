@@ -1,0 +1,86 @@
+"""``results.nc``: per-cycle scores and states of a run as an xarray dataset (netCDF4/HDF5)."""
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from . import _names as names
+from ._files import temporary_path
+
+_ENGINE = "h5netcdf"
+
+
+def _attr(value: Any) -> Any:
+    """netCDF attributes hold numbers and strings only."""
+    if isinstance(value, bool | np.bool_):
+        return int(value)
+    if value is None:
+        return ""
+    return value
+
+
+def results_dataset(
+    *,
+    time: np.ndarray,
+    cycle: np.ndarray,
+    position: np.ndarray,
+    series: Mapping[str, np.ndarray],
+    fields: Mapping[str, np.ndarray],
+    attrs: Mapping[str, Any],
+) -> xr.Dataset:
+    """Assemble the results dataset.
+
+    Args:
+        time: model time of each analysis, ``(time,)`` (model time units).
+        cycle: analysis cycle index of each analysis, ``(time,)``.
+        position: grid coordinate of each state variable, ``(x,)`` (grid units).
+        series: per-cycle scalars ``(time,)``, named as in :data:`names.SERIES`.
+        fields: per-cycle states ``(time, x)``, named as in :data:`names.FIELDS`.
+        attrs: global attributes (config, seed, version, git commit, ...).
+
+    Returns:
+        An ``xarray.Dataset`` on dimensions ``time`` and ``x``.
+    """
+    n_state = len(position)
+    coords = {
+        names.TIME: (names.TIME, np.asarray(time, float), {"units": names.TIME_UNITS,
+                                                            "long_name": "model time"}),
+        names.CYCLE: (names.TIME, np.asarray(cycle, np.int64), {"long_name": "analysis cycle"}),
+        names.STATE: (names.STATE, np.arange(n_state), {"long_name": "state variable index"}),
+        names.POSITION: (names.STATE, np.asarray(position, float),
+                         {"units": "grid units", "long_name": "grid coordinate"}),
+    }
+    data_vars = {}
+    for key, values in series.items():
+        if key not in names.SERIES:
+            raise KeyError(f"results_dataset: unknown series {key!r}; known: {list(names.SERIES)}")
+        data_vars[key] = (names.TIME, np.asarray(values, float),
+                          {"long_name": names.SERIES[key], "units": names.STATE_UNITS})
+    for key, values in fields.items():
+        if key not in names.FIELDS:
+            raise KeyError(f"results_dataset: unknown field {key!r}; known: {list(names.FIELDS)}")
+        data_vars[key] = ((names.TIME, names.STATE), np.asarray(values, float),
+                          {"long_name": names.FIELDS[key], "units": names.STATE_UNITS})
+    return xr.Dataset(data_vars, coords, attrs={k: _attr(v) for k, v in attrs.items()})
+
+
+def write_results(path: str | os.PathLike, dataset: xr.Dataset) -> None:
+    """Write a results dataset to netCDF (HDF5 via h5netcdf), atomically."""
+    path = Path(path)
+    tmp = temporary_path(path)
+    try:
+        dataset.to_netcdf(tmp, engine=_ENGINE)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_results(path: str | os.PathLike) -> xr.Dataset:
+    """Load a ``results.nc`` fully into memory (the file is closed on return)."""
+    with xr.open_dataset(path, engine=_ENGINE) as ds:
+        return ds.load()
