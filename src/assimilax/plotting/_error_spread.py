@@ -1,0 +1,84 @@
+"""Error and spread against time: the first figure to look at after a run."""
+
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from ._style import new_figure, save
+
+_STYLE = {  # drawing order: forecast below analysis below smoother
+    "rmse_forecast": ("forecast RMSE", "C1", "-"),
+    "spread_forecast": ("forecast spread", "C1", "--"),
+    "rmse_analysis": ("analysis RMSE", "C0", "-"),
+    "spread_analysis": ("analysis spread", "C0", "--"),
+    "rmse_smoothed": ("smoothed RMSE", "C2", "-"),
+}
+
+
+def plot_error_spread(
+    path: str | os.PathLike,
+    *,
+    time: np.ndarray,
+    series: Mapping[str, np.ndarray],
+    burn_in: int,
+    title: str,
+    climatology: float | None = None,
+) -> None:
+    """RMSE and spread of the analysis and forecast (and smoother) over time, as PNG.
+
+    A spread close to the RMSE is a well-calibrated ensemble; a spread far below it, an
+    over-confident one heading for divergence. The legend gives each series' time mean
+    after burn-in; the burn-in is shaded. The y-axis is logarithmic when the values span
+    more than a factor 30.
+
+    Args:
+        path: PNG file to write.
+        time: model time of each analysis, ``(time,)`` (model time units).
+        series: per-cycle series ``(time,)`` keyed ``rmse_analysis``, ``spread_analysis``,
+            ``rmse_forecast``, ``spread_forecast``, ``rmse_smoothed`` (any subset).
+        burn_in: cycles left out of the time means.
+        title: figure title (method and model).
+        climatology: the truth's climatological RMS, drawn as a reference line.
+    """
+    time = np.asarray(time, float)
+    fig = new_figure(12, 4.8)
+    ax = fig.add_subplot()
+    values = []
+    for key, (label, color, style) in _STYLE.items():
+        if key not in series or series[key] is None:
+            continue
+        y = np.asarray(series[key], float)
+        after = y[burn_in:]
+        after = after[np.isfinite(after)]
+        mean = f" (mean {after.mean():.3g})" if after.size else ""
+        lw = 1.0 if key.startswith("rmse") else 0.9
+        ax.plot(time, y, color=color, ls=style, lw=lw, alpha=0.85, label=label + mean)
+        values.append(y[np.isfinite(y)])
+    if burn_in > 0 and time.size:
+        end = time[min(burn_in, time.size - 1)]
+        ax.axvspan(time[0], end, color="0.6", alpha=0.18, lw=0, label="burn-in")
+    finite = np.concatenate(values) if values else np.array([])
+    positive = finite[finite > 0]
+    log = bool(positive.size) and positive.max() / positive.min() > 30
+    if log:
+        ax.set_yscale("log")
+    top = float(np.percentile(finite, 99.9)) * 1.1 if finite.size else 1.0
+    if climatology is not None and np.isfinite(climatology):
+        if climatology <= 2 * top or log:
+            ax.axhline(climatology, color="k", ls=":", lw=1.0,
+                       label=f"climatological RMS ({climatology:.3g})")
+            top = max(top, climatology * 1.1)
+        else:  # far above a filter that keeps track: name it, do not squash the plot
+            ax.plot([], [], color="k", ls=":", lw=1.0,
+                    label=f"climatological RMS ({climatology:.3g}, off scale)")
+    if finite.size and not log:
+        ax.set_ylim(0, top)
+    if time.size:
+        ax.set_xlim(time[0], time[-1])
+    ax.set_xlabel("model time [model time units]")
+    ax.set_ylabel("RMSE and spread [state units]")
+    ax.set_title(title)
+    ax.grid(True, which="major", alpha=0.3)
+    fig.legend(loc="outside right upper", fontsize="small")
+    save(fig, path)
