@@ -1,0 +1,656 @@
+"""The TOML run configuration: schema, cross-field checks, readable errors, loading.
+
+A run is described by five sections, ``[model]``, optional ``[truth]``, ``[observations]``,
+``[method]`` and ``[experiment]`` (see DESIGN.md). Every section refuses unknown keys;
+model-, operator- and method-specific keys are only accepted for their own kind, through
+unions tagged by ``name`` (model, method) and ``operator`` (observations). Every
+violation is reported at once, each as ``[section] key = value: what is wrong``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ..io import dumps_toml, toml_value
+
+SPINUP_TIME = 20.0
+"""Default spin-up of the truth, in model time units (``spinup_steps = round(20 / dt)``)."""
+
+
+# ----------------------------------------------------------------------------- errors
+
+
+_NO_VALUE = object()
+
+
+@dataclasses.dataclass(frozen=True)
+class Issue:
+    """One thing wrong with a config.
+
+    Attributes:
+        section: the section (``"method"``), or ``None`` for the top level of the file.
+        key: the key within the section, or ``None`` for the section itself.
+        message: what is wrong and what is allowed.
+        value: the offending value as given (left out of the message when absent).
+    """
+
+    section: str | None
+    key: str | None
+    message: str
+    value: Any = _NO_VALUE
+
+    def __str__(self) -> str:
+        where = f"[{self.section}]" if self.section is not None else "(top level)"
+        if self.key is not None:
+            where += f" {self.key}"
+        if self.value is not _NO_VALUE:
+            where += f" = {_show(self.value)}"
+        return f"{where}: {self.message}"
+
+
+class ConfigError(ValueError):
+    """A config that cannot run; ``issues`` lists every violation found.
+
+    Attributes:
+        issues: the violations, each naming section, key, value and what is allowed.
+        source: where the config came from (a path), if known.
+    """
+
+    def __init__(self, issues: list[Issue], source: str | None = None):
+        self.issues = list(issues)
+        self.source = source
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        head = "invalid configuration" + (f" {self.source}" if self.source else "")
+        return head + ":\n" + "\n".join(f"  {issue}" for issue in self.issues)
+
+
+def _show(value: Any) -> str:
+    """A value as it would be written in TOML (best effort for tables)."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_show(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_show(v) for v in value) + "]"
+    try:
+        return toml_value(value)
+    except (TypeError, ValueError):
+        if isinstance(value, float):
+            return {math.inf: "inf", -math.inf: "-inf"}.get(value, "nan")
+        return repr(value)
+
+
+def _one_of(values) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _raise(*issues: Issue) -> None:
+    if issues:
+        raise ConfigError(list(issues))
+
+
+# ----------------------------------------------------------------------------- sections
+
+
+class _Section(BaseModel):
+    """Strict types (no string-to-number coercion), no unknown keys, finite floats."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class _ModelBase(_Section):
+    """A forecast or truth model; ``noise_std``: additive noise ``sqrt(dt) N(0, q^2)`` a step."""
+
+    tag: ClassVar[str] = "name"
+
+    @property
+    def state_size(self) -> int:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+class Lorenz63Config(_ModelBase):
+    """``[model] name = "lorenz63"``: Lorenz (1963), state size 3."""
+
+    name: Literal["lorenz63"] = "lorenz63"
+    sigma: float = 10.0
+    rho: float = 28.0
+    beta: float = 8.0 / 3.0
+    dt: float = Field(0.01, gt=0)
+    noise_std: float = Field(0.0, ge=0)
+
+    @property
+    def state_size(self) -> int:
+        return 3
+
+    def describe(self) -> str:
+        return "Lorenz-63"
+
+
+class Lorenz96Config(_ModelBase):
+    """``[model] name = "lorenz96"``: Lorenz (1996) on a ring of ``n`` variables."""
+
+    name: Literal["lorenz96"] = "lorenz96"
+    n: int = Field(40, ge=4)
+    forcing: float = 8.0
+    dt: float = Field(0.05, gt=0)
+    noise_std: float = Field(0.0, ge=0)
+
+    @property
+    def state_size(self) -> int:
+        return self.n
+
+    def describe(self) -> str:
+        return f"Lorenz-96 (n={self.n}, F={self.forcing:g})"
+
+
+class TwoScaleLorenz96Config(_ModelBase):
+    """``[model] name = "two_scale_lorenz96"``: ``K`` slow and ``K*J`` fast variables."""
+
+    name: Literal["two_scale_lorenz96"] = "two_scale_lorenz96"
+    K: int = Field(36, ge=4)
+    J: int = Field(10, ge=1)
+    F: float = 10.0
+    h: float = 1.0
+    b: float = Field(10.0, gt=0)
+    c: float = Field(10.0, gt=0)
+    dt: float = Field(0.005, gt=0)
+    noise_std: float = Field(0.0, ge=0)
+
+    @property
+    def state_size(self) -> int:
+        return self.K + self.K * self.J
+
+    def describe(self) -> str:
+        return f"two-scale Lorenz-96 (K={self.K}, J={self.J}, F={self.F:g})"
+
+
+ModelConfig = Annotated[
+    Lorenz63Config | Lorenz96Config | TwoScaleLorenz96Config, Field(discriminator="name")
+]
+
+
+class _ObsBase(_Section):
+    """Observations every ``every_steps`` model steps with error std ``noise_std`` (state units)."""
+
+    tag: ClassVar[str] = "operator"
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+    def describe_schedule(self) -> str:
+        """E.g. ``every 25 model steps, noise std 1.41``."""
+        steps = "every model step" if self.every_steps == 1 else (
+            f"every {self.every_steps} model steps")
+        return f"{steps}, noise std {self.noise_std:.3g}"
+
+
+class FullObsConfig(_ObsBase):
+    """``operator = "full"``: every state variable."""
+
+    operator: Literal["full"] = "full"
+    every_steps: int = Field(1, ge=1)
+    noise_std: float = Field(1.0, gt=0)
+
+    def describe(self) -> str:
+        return "all variables"
+
+
+class EveryObsConfig(_ObsBase):
+    """``operator = "every"``: every ``stride``-th variable from ``offset``."""
+
+    operator: Literal["every"] = "every"
+    every_steps: int = Field(1, ge=1)
+    noise_std: float = Field(1.0, gt=0)
+    stride: int = Field(ge=1)
+    offset: int = Field(0, ge=0)
+
+    def describe(self) -> str:
+        return f"every {self.stride} variables"
+
+
+class SubsetObsConfig(_ObsBase):
+    """``operator = "subset"``: the variables at ``indices`` (0-based)."""
+
+    operator: Literal["subset"] = "subset"
+    every_steps: int = Field(1, ge=1)
+    noise_std: float = Field(1.0, gt=0)
+    indices: list[int] = Field(min_length=1)
+
+    def describe(self) -> str:
+        return f"{len(self.indices)} variables"
+
+
+class RandomObsConfig(_ObsBase):
+    """``operator = "random"``: a share ``fraction`` of the variables, drawn at each time."""
+
+    operator: Literal["random"] = "random"
+    every_steps: int = Field(1, ge=1)
+    noise_std: float = Field(1.0, gt=0)
+    fraction: float = Field(gt=0, le=1)
+
+    def describe(self) -> str:
+        return f"random {self.fraction:.0%} of the variables"
+
+
+ObservationsConfig = Annotated[
+    FullObsConfig | EveryObsConfig | SubsetObsConfig | RandomObsConfig,
+    Field(discriminator="operator"),
+]
+
+InflationKind = Literal["multiplicative", "rtps", "rtpp"]
+
+
+class _MethodBase(_Section):
+    ensemble_size: int = Field(ge=2)
+    inflation: float | None = None
+    """Multiplicative factor (> 0), or the relaxation ``alpha`` in [0, 1] for RTPS/RTPP."""
+    inflation_kind: InflationKind = "multiplicative"
+    rotate: bool = False
+
+    tag: ClassVar[str] = "name"
+    title: ClassVar[str] = ""
+
+    @model_validator(mode="after")
+    def _inflation(self):
+        kind, value = self.inflation_kind, self.inflation
+        if kind == "multiplicative":
+            if value is None:
+                self.inflation = 1.0
+            elif not value > 0:
+                _raise(Issue(None, "inflation", "must be > 0 (a multiplicative factor)", value))
+        elif value is None:
+            _raise(Issue(None, "inflation", f'required when inflation_kind = "{kind}" '
+                         "(the relaxation alpha, in [0, 1])"))
+        elif not 0 <= value <= 1:
+            _raise(Issue(None, "inflation", f'must lie in [0, 1] when inflation_kind = "{kind}" '
+                         "(the relaxation alpha)", value))
+        return self
+
+    def describe(self) -> str:
+        parts = [f"N={self.ensemble_size}"]
+        if self.inflation_kind == "multiplicative":
+            if self.inflation != 1.0:
+                parts.append(f"infl {self.inflation:g}")
+        else:
+            parts.append(f"{self.inflation_kind.upper()} {self.inflation:g}")
+        return f"{self.title} ({', '.join(parts)})"
+
+
+class ETKFConfig(_MethodBase):
+    """``name = "etkf"``: ensemble transform Kalman filter (symmetric square root)."""
+
+    name: Literal["etkf"] = "etkf"
+    rotate: bool = True
+    title: ClassVar[str] = "ETKF"
+
+
+class EnKFConfig(_MethodBase):
+    """``name = "enkf"``: stochastic EnKF with perturbed observations."""
+
+    name: Literal["enkf"] = "enkf"
+    rotate: bool = False
+    title: ClassVar[str] = "EnKF"
+
+
+class EnKFNConfig(_MethodBase):
+    """``name = "enkf_n"``: finite-size EnKF; ``xN`` scales the hyperprior (default 1)."""
+
+    name: Literal["enkf_n"] = "enkf_n"
+    rotate: bool = True
+    xN: float = Field(1.0, gt=0)
+    title: ClassVar[str] = "EnKF-N"
+
+
+class LETKFConfig(_MethodBase):
+    """``name = "letkf"``: local ETKF; ``localization_radius`` in grid units (DAPPER's)."""
+
+    name: Literal["letkf"] = "letkf"
+    rotate: bool = True
+    localization_radius: float = Field(4.0, gt=0)
+    title: ClassVar[str] = "LETKF"
+
+    def describe(self) -> str:
+        return super().describe()[:-1] + f", r={self.localization_radius:g})"
+
+
+class EnKSConfig(_MethodBase):
+    """``name = "enks"``: fixed-lag ensemble Kalman smoother on an ETKF; ``lag`` in cycles.
+
+    Inflation and ``rotate`` act on the current ensemble only (DAPPER's EnKS); the random
+    rotation scrambles the members' correspondence with the lagged ensembles, so it is
+    off by default.
+    """
+
+    name: Literal["enks"] = "enks"
+    rotate: bool = False
+    lag: int = Field(10, ge=0)
+    title: ClassVar[str] = "EnKS"
+
+    def describe(self) -> str:
+        return super().describe()[:-1] + f", lag {self.lag})"
+
+
+MethodConfig = Annotated[
+    ETKFConfig | EnKFConfig | EnKFNConfig | LETKFConfig | EnKSConfig,
+    Field(discriminator="name"),
+]
+
+
+class ExperimentConfig(_Section):
+    """``[experiment]``: length, burn-in, seed and run-time settings."""
+
+    cycles: int = Field(ge=1)
+    """Analysis cycles after spin-up."""
+    burn_in: int = Field(ge=0)
+    """Cycles (within ``cycles``) left out of time averages and the divergence check."""
+    seed: int = Field(0, ge=0, lt=2**63)
+    divergence_check: bool = True
+    """Stop with ``diverged at cycle k`` when the filter loses the truth."""
+    spinup_steps: int | None = Field(None, ge=0)
+    """Truth-model steps discarded before the truth starts (default ``round(20 / dt)``)."""
+    initial_std: float = Field(1.0, gt=0)
+    """Standard deviation of the initial ensemble about the truth (state units)."""
+    chunk_cycles: int = Field(500, ge=1)
+    """Cycles per compiled chunk: the granularity of progress and divergence checks."""
+
+    @model_validator(mode="after")
+    def _burn_in(self):
+        if self.burn_in >= self.cycles:
+            _raise(Issue(None, "burn_in", f"must be < cycles = {self.cycles}", self.burn_in))
+        return self
+
+
+# ----------------------------------------------------------------------------- the config
+
+
+SECTIONS = ("model", "truth", "observations", "method", "experiment")
+
+
+class Config(_Section):
+    """A validated run configuration; every default resolved.
+
+    Build one with :func:`load_config` (a TOML file), :meth:`from_dict` or
+    :meth:`default`; invalid input raises :class:`ConfigError`.
+    """
+
+    model: ModelConfig
+    truth: ModelConfig | None = None
+    observations: ObservationsConfig
+    method: MethodConfig
+    experiment: ExperimentConfig
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        issues = []
+        n = self.model.state_size
+        truth = self.truth
+        if truth is not None and truth.state_size != n:
+            issues.append(Issue("truth", "name", f"{truth.describe()} has {truth.state_size} "
+                                f"state variables but the forecast model has {n}; the truth "
+                                "and the forecast model must share the state", truth.name))
+        obs = self.observations
+        if isinstance(obs, EveryObsConfig):
+            if obs.stride > n:
+                issues.append(Issue("observations", "stride", f"must be <= the state size {n}",
+                                    obs.stride))
+            if obs.offset >= obs.stride:
+                issues.append(Issue("observations", "offset",
+                                    f"must be < stride = {obs.stride}", obs.offset))
+        if isinstance(obs, SubsetObsConfig):
+            outside = [i for i in obs.indices if not 0 <= i < n]
+            if outside:
+                issues.append(Issue("observations", "indices", f"{_show(outside)} outside the "
+                                    f"state: allowed 0 to {n - 1}", obs.indices))
+            if len(set(obs.indices)) != len(obs.indices):
+                issues.append(Issue("observations", "indices", "contains duplicates",
+                                    obs.indices))
+        if truth is not None and not issues:
+            interval = obs.every_steps * self.model.dt
+            ratio = interval / truth.dt
+            if round(ratio) < 1 or not math.isclose(ratio, round(ratio), rel_tol=1e-9):
+                issues.append(Issue("truth", "dt", f"the observation interval every_steps x "
+                                    f"[model] dt = {interval:g} must be a whole number of truth "
+                                    "steps", truth.dt))
+        _raise(*issues)
+        if self.experiment.spinup_steps is None:
+            self.experiment.spinup_steps = round(SPINUP_TIME / self.truth_model.dt)
+        return self
+
+    @property
+    def truth_model(self) -> Lorenz63Config | Lorenz96Config | TwoScaleLorenz96Config:
+        """The model that makes the truth: ``[truth]`` if given, else ``[model]``."""
+        return self.model if self.truth is None else self.truth
+
+    @property
+    def state_size(self) -> int:
+        return self.model.state_size
+
+    @property
+    def truth_every_steps(self) -> int:
+        """Truth-model steps per observation interval."""
+        interval = self.observations.every_steps * self.model.dt
+        return round(interval / self.truth_model.dt)
+
+    def describe(self) -> str:
+        """One line: method on model, e.g. ``LETKF (N=20, infl 1.02, r=4) on Lorenz-96``."""
+        text = f"{self.method.describe()} on {self.model.describe()}"
+        if self.truth is not None:
+            text += f", truth from {self.truth.describe()}"
+        return text
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """The config as plain data, defaults written out: it identifies a run."""
+        data = self.model_dump(mode="json", exclude_none=True)
+        for name, section in data.items():
+            tag = getattr(getattr(self, name), "tag", None)
+            if tag is not None:  # the tag first, as a reader expects
+                data[name] = {tag: section.pop(tag), **section}
+        return data
+
+    def to_toml(self) -> str:
+        """The config as TOML; :func:`load_config` reads it back to an equal config."""
+        return dumps_toml(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, source: str | None = None) -> Config:
+        """Validate plain data (as parsed from TOML).
+
+        Raises:
+            ConfigError: with every violation found.
+        """
+        if not isinstance(data, dict):
+            raise ConfigError([Issue(None, None, "a config must be a table of sections")], source)
+        try:
+            return cls.model_validate(data)
+        except ValidationError as err:
+            raise ConfigError(_issues(err), source) from None
+
+    @classmethod
+    def default(cls) -> Config:
+        """The built-in experiment: LETKF on Lorenz-96 (n=40, F=8), all variables observed.
+
+        DAPPER's ``sakov2008`` set-up (dt = 0.05, every step, R = I) with a 20-member LETKF,
+        2000 cycles; it runs in seconds on a laptop CPU.
+        """
+        return cls.from_dict(
+            {
+                "model": {"name": "lorenz96", "n": 40, "forcing": 8.0, "dt": 0.05},
+                "observations": {"operator": "full", "every_steps": 1, "noise_std": 1.0},
+                "method": {
+                    "name": "letkf",
+                    "ensemble_size": 20,
+                    "inflation": 1.02,
+                    "localization_radius": 4.0,
+                },
+                "experiment": {"cycles": 2000, "burn_in": 200, "seed": 0},
+            },
+            source="(built-in default)",
+        )
+
+
+def load_config(path: str | os.PathLike) -> Config:
+    """Read and validate a TOML config file.
+
+    Raises:
+        ConfigError: the file is not TOML, or the config is invalid (every issue listed).
+        FileNotFoundError: there is no such file.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError([Issue(None, None, f"not valid TOML: {err}")], str(path)) from None
+    return Config.from_dict(data, source=str(path))
+
+
+# ----------------------------------------------------------------------------- messages
+
+_UNIONS: dict[str, Any] = {
+    "model": (Lorenz63Config, Lorenz96Config, TwoScaleLorenz96Config),
+    "truth": (Lorenz63Config, Lorenz96Config, TwoScaleLorenz96Config),
+    "observations": (FullObsConfig, EveryObsConfig, SubsetObsConfig, RandomObsConfig),
+    "method": (ETKFConfig, EnKFConfig, EnKFNConfig, LETKFConfig, EnKSConfig),
+}
+
+
+def _tag_of(cls) -> str:
+    return cls.model_fields[cls.tag].default
+
+
+def _section_class(section: str, tag: str | None):
+    if section == "experiment":
+        return ExperimentConfig
+    for cls in _UNIONS.get(section, ()):
+        if _tag_of(cls) == tag:
+            return cls
+    return None
+
+
+def _keys(cls) -> list[str]:
+    tag = getattr(cls, "tag", None)
+    keys = list(cls.model_fields)
+    return ([tag] + [k for k in keys if k != tag]) if tag else keys
+
+
+def _unknown_key(section: str, key: str, cls) -> str:
+    if cls is None:
+        return "unknown key"
+    allowed = _keys(cls)
+    tag = getattr(cls, "tag", None)
+    scope = f' for {tag} = "{_tag_of(cls)}"' if tag else ""
+    known_elsewhere = any(key in c.model_fields for c in _UNIONS.get(section, ()))
+    text = f"unknown key{scope}; allowed keys: {_one_of(allowed)}"
+    if known_elsewhere:
+        owners = [_tag_of(c) for c in _UNIONS[section] if key in c.model_fields]
+        text = (f"not a key{scope} (only for {tag} = {_one_of(owners)}); "
+                f"allowed keys: {_one_of(allowed)}")
+    else:
+        close = difflib.get_close_matches(key, allowed, n=1)
+        if close:
+            text += f" (did you mean {close[0]}?)"
+    return text
+
+
+_TYPES = {
+    "int_type": "must be an integer",
+    "int_parsing": "must be an integer",
+    "int_from_float": "must be an integer",
+    "float_type": "must be a number",
+    "float_parsing": "must be a number",
+    "finite_number": "must be a finite number",
+    "bool_type": "must be true or false",
+    "bool_parsing": "must be true or false",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "missing": "required",
+}
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind, ctx = err["type"], err.get("ctx") or {}
+    if kind in _TYPES:
+        return _TYPES[kind]
+    bounds = {
+        "greater_than_equal": ">=",
+        "greater_than": ">",
+        "less_than_equal": "<=",
+        "less_than": "<",
+    }
+    if kind in bounds:
+        bound = next(iter(ctx.values()))
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        return f"must be {bounds[kind]} {bound}"
+    if kind == "literal_error":
+        allowed = re.findall(r"'([^']*)'", ctx.get("expected", ""))
+        return f"unknown; allowed: {_one_of(allowed)}"
+    if kind == "too_short":
+        return "must not be empty"
+    return err["msg"]
+
+
+def _issues(error: ValidationError) -> list[Issue]:
+    """Translate pydantic's errors into :class:`Issue` s naming section, key and value."""
+    issues: list[Issue] = []
+    for err in error.errors():
+        loc, kind, value = err["loc"], err["type"], err.get("input", _NO_VALUE)
+        inner = (err.get("ctx") or {}).get("error")
+        if isinstance(inner, ConfigError):  # raised by a model validator
+            section = loc[0] if loc else None
+            issues += [dataclasses.replace(i, section=i.section or section) for i in inner.issues]
+            continue
+        if not loc:
+            issues.append(Issue(None, None, err["msg"]))
+            continue
+        section = str(loc[0])
+        if len(loc) == 1:
+            issues.append(_section_issue(section, kind, value, err))
+            continue
+        rest = list(loc[1:])
+        tag = None
+        if section in _UNIONS:
+            tag = str(rest.pop(0))
+        cls = _section_class(section, tag)
+        key = str(rest[0]) if rest else None
+        key_text = key + "".join(f"[{i}]" for i in rest[1:]) if key else None
+        if kind == "extra_forbidden":
+            issues.append(Issue(section, key, _unknown_key(section, key, cls), value))
+        elif kind == "missing":
+            issues.append(Issue(section, key_text, "required"))
+        else:
+            issues.append(Issue(section, key_text, _message(err), value))
+    return issues
+
+
+def _section_issue(section: str, kind: str, value: Any, err: dict[str, Any]) -> Issue:
+    if section not in SECTIONS:
+        if isinstance(value, dict):
+            return Issue(section, None, f"unknown section; allowed sections: {_one_of(SECTIONS)}")
+        return Issue(None, section, f"unknown key at the top level; keys belong in a section: "
+                     f"{_one_of(SECTIONS)}", value)
+    if kind == "missing":
+        return Issue(section, None, "missing section")
+    if section in _UNIONS:
+        tag_key = _UNIONS[section][0].tag
+        tags = [_tag_of(c) for c in _UNIONS[section]]
+        if kind == "union_tag_invalid":
+            return Issue(section, tag_key, f"unknown; allowed: {_one_of(tags)}",
+                         value.get(tag_key, _NO_VALUE))
+        if kind == "union_tag_not_found":
+            return Issue(section, tag_key, f"required; allowed: {_one_of(tags)}")
+    if kind in ("model_attributes_type", "dict_type", "model_type"):
+        return Issue(section, None, "must be a table (a [section] with keys)", value)
+    return Issue(section, None, _message(err), value)
