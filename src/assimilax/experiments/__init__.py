@@ -1,6 +1,63 @@
-"""Experiments: the twin simulation (pure JAX), config schema, runner and presets."""
+"""Experiments: the twin simulation (pure JAX), config schema, runner and presets.
+
+The twin simulation is imported eagerly and needs JAX only. The config schema
+(pydantic), the builders and the runner (files, figures) are loaded on first use, so
+``import assimilax.experiments`` pulls in neither pydantic nor xarray.
+"""
+
+import importlib
+from typing import TYPE_CHECKING
 
 from ._twin import Twin as Twin
 from ._twin import climatological_rms as climatological_rms
 from ._twin import simulate_twin as simulate_twin
 from ._twin import twin_keys as twin_keys
+
+if TYPE_CHECKING:
+    from ._build import Setup as Setup
+    from ._build import build as build
+    from ._build import build_inflation as build_inflation
+    from ._build import build_method as build_method
+    from ._build import build_model as build_model
+    from ._build import build_observations as build_observations
+    from ._config import Config as Config
+    from ._config import ConfigError as ConfigError
+    from ._config import Issue as Issue
+    from ._config import load_config as load_config
+    from ._run import DivergenceError as DivergenceError
+    from ._run import RunDirError as RunDirError
+    from ._run import Summary as Summary
+    from ._run import default_out_dir as default_out_dir
+    from ._run import load_summary as load_summary
+    from ._run import run as run
+
+_LAZY = {
+    "Setup": "_build",
+    "build": "_build",
+    "build_inflation": "_build",
+    "build_method": "_build",
+    "build_model": "_build",
+    "build_observations": "_build",
+    "Config": "_config",
+    "ConfigError": "_config",
+    "Issue": "_config",
+    "load_config": "_config",
+    "DivergenceError": "_run",
+    "RunDirError": "_run",
+    "Summary": "_run",
+    "default_out_dir": "_run",
+    "load_summary": "_run",
+    "run": "_run",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_LAZY))

@@ -1,0 +1,505 @@
+"""Run one twin experiment from a config: simulate, assimilate chunk by chunk, write files.
+
+The assimilation runs as compiled chunks of ``[experiment] chunk_cycles`` cycles; between
+chunks the runner advances the progress bar and checks for divergence. The numbers do
+not depend on the chunking: the randomness of cycle ``k`` is ``fold_in(key, k)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+from .. import __version__, plotting
+from .. import io as rio
+from ..da import assimilate
+from ..metrics import time_mean_ci
+from ..observations import Observations
+from ._build import Setup, build
+from ._config import Config, EnKSConfig, LETKFConfig
+from ._twin import climatological_rms, simulate_twin, twin_keys
+
+DIVERGENCE_WINDOW = 100
+"""Cycles over which the analysis RMSE is averaged by the divergence check."""
+
+_names = rio.names
+
+
+class DivergenceError(RuntimeError):
+    """The filter lost the truth: the run stopped at ``cycle``.
+
+    Attributes:
+        cycle: the analysis cycle (from 0) at which divergence was detected.
+    """
+
+    def __init__(self, cycle: int, reason: str, advice: str):
+        self.cycle = cycle
+        super().__init__(f"diverged at cycle {cycle}: {reason}.\n{advice}")
+
+
+class RunDirError(RuntimeError):
+    """The output directory holds something else than a run of this config."""
+
+
+@dataclasses.dataclass
+class Summary:
+    """What ``summary.json`` holds: time means after burn-in and the run's provenance.
+
+    Attributes:
+        rmse_analysis, rmse_forecast: time-mean RMSE of the analysis and forecast means.
+        rmse_analysis_ci95: half-width of the 95 % interval of ``rmse_analysis``
+            (autocorrelation-corrected, :func:`assimilax.metrics.time_mean_ci`).
+        spread_analysis, spread_forecast: time-mean ensemble spread.
+        rmse_smoothed: time-mean RMSE of the smoothed mean (smoothers; else ``None``).
+        diverged: whether the divergence criterion was met (also when the check is off).
+        diverged_at_cycle: the cycle where it was first met, else ``None``.
+        cycles: analysis cycles run.
+        wall_time_s: seconds from config to files (simulation, compilation, assimilation,
+            writing).
+        cycles_per_second: ``cycles / wall_time_s``.
+        config: the resolved config (every default written out).
+        seed, version, git_commit: provenance.
+        out_dir: the run directory (not stored).
+        reused: ``True`` when the run was found finished on disk, not recomputed.
+    """
+
+    rmse_analysis: float | None
+    rmse_analysis_ci95: float | None
+    rmse_forecast: float | None
+    spread_analysis: float | None
+    spread_forecast: float | None
+    rmse_smoothed: float | None
+    diverged: bool
+    diverged_at_cycle: int | None
+    cycles: int
+    wall_time_s: float
+    cycles_per_second: float
+    config: dict[str, Any]
+    seed: int
+    version: str
+    git_commit: str
+    out_dir: Path | None = dataclasses.field(default=None, compare=False)
+    reused: bool = dataclasses.field(default=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The ``summary.json`` content."""
+        data = dataclasses.asdict(self)
+        del data["out_dir"], data["reused"]
+        return data
+
+    @classmethod
+    def from_dict(
+        cls, data: dict[str, Any], *, out_dir: Path | None = None, reused: bool = False
+    ) -> Summary:
+        fields = {f.name for f in dataclasses.fields(cls)} - {"out_dir", "reused"}
+        missing = fields - set(data)
+        if missing:
+            raise ValueError(f"summary is missing {sorted(missing)}")
+        return cls(**{k: data[k] for k in fields}, out_dir=out_dir, reused=reused)
+
+
+def default_out_dir(config_path: str | Path | None) -> Path:
+    """``runs/<config file stem>``, or ``runs/default`` for the built-in config."""
+    return Path("runs") / ("default" if config_path is None else Path(config_path).stem)
+
+
+def load_summary(out_dir: str | Path) -> Summary:
+    """The summary of a finished run in ``out_dir``.
+
+    Raises:
+        FileNotFoundError: ``out_dir`` holds no finished run.
+    """
+    out_dir = Path(out_dir)
+    path = out_dir / _names.SUMMARY_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{out_dir} holds no finished run (no {_names.SUMMARY_FILE}).")
+    return Summary.from_dict(rio.read_json(path), out_dir=out_dir)
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+@eqx.filter_jit
+def _simulate(truth_model, operator, noise, **kwargs):
+    return simulate_twin(truth_model, operator, noise, **kwargs)
+
+
+@eqx.filter_jit
+def _assimilate_chunk(model, method, observations, ensemble, state, truth, key, start):
+    return assimilate(
+        model, observations, method, ensemble,
+        key=key, truth=truth, state=state, start_cycle=start, finish=False,
+    )
+
+
+def run(
+    config: Config,
+    out_dir: str | Path,
+    *,
+    progress: bool = True,
+    console: Console | None = None,
+) -> Summary:
+    """Run a twin experiment and write ``results.nc``, ``summary.json`` and figures.
+
+    A finished run of the same config in ``out_dir`` is not recomputed: its summary is
+    returned (``reused=True``). Float64 is switched on for the process.
+
+    Args:
+        config: a validated config.
+        out_dir: the run directory (created).
+        progress: show a progress bar.
+        console: where the progress bar goes (default: standard error).
+
+    Returns:
+        The run's :class:`Summary`.
+
+    Raises:
+        RunDirError: ``out_dir`` holds a different run or is not a run directory; nothing
+            is written.
+        DivergenceError: the filter diverged and ``[experiment] divergence_check`` is on;
+            the files of the cycles run so far are written first.
+    """
+    t_start = time.perf_counter()
+    out_dir = Path(out_dir)
+    previous = _previous_run(config, out_dir)
+    if previous is not None:
+        if previous.diverged and config.experiment.divergence_check:
+            raise DivergenceError(
+                previous.diverged_at_cycle,
+                f"as recorded in {out_dir / _names.SUMMARY_FILE}",
+                _advice(config),
+            )
+        return previous
+
+    jax.config.update("jax_enable_x64", True)
+    setup = build(config)
+    exp = config.experiment
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rio.write_text_atomic(out_dir / _names.CONFIG_FILE, config.to_toml())
+
+    console = console or Console(stderr=True)
+    with _progress_bar(console, progress) as bar:
+        task = bar.add_task("simulating truth and observations", total=None)
+        twin, observations = _twin(setup, config)
+        clim = float(climatological_rms(twin.truth))
+        bar.update(task, total=1, completed=1)
+        record, state, done, divergence = _assimilate_all(setup, config, twin, observations,
+                                                          clim, bar)
+    if divergence is None:
+        divergence = _find_divergence(record["rmse_analysis"], exp.burn_in, clim,
+                                      _window(config))
+    truth = np.asarray(twin.truth[:done])
+    if isinstance(config.method, EnKSConfig):
+        finish = np.asarray(setup.method.finish(state))
+        lagged = record.pop("lagged_mean")
+        lag = config.method.lag
+        record["smoothed_mean"] = np.concatenate([lagged[lag:], finish], axis=0)[-done:]
+        record["rmse_smoothed"] = np.sqrt(np.mean((record["smoothed_mean"] - truth) ** 2, -1))
+    else:
+        record.pop("lagged_mean", None)
+
+    _write_results(out_dir, config, setup, record, truth, clim, divergence)
+    means = {
+        key: _time_mean(record.get(key), exp.burn_in)
+        for key in ("rmse_forecast", "spread_analysis", "spread_forecast", "rmse_smoothed")
+    }
+    rmse_a, ci95 = time_mean_ci(record["rmse_analysis"], burn_in=exp.burn_in)
+    wall = time.perf_counter() - t_start
+    summary = Summary(
+        rmse_analysis=rmse_a if done > exp.burn_in else None,
+        rmse_analysis_ci95=ci95 if done > exp.burn_in else None,
+        **means,
+        diverged=divergence is not None,
+        diverged_at_cycle=None if divergence is None else divergence[0],
+        cycles=done,
+        wall_time_s=wall,
+        cycles_per_second=done / wall,
+        config=config.to_dict(),
+        seed=exp.seed,
+        version=__version__,
+        git_commit=git_commit(),
+        out_dir=out_dir,
+    )
+    rio.write_json(out_dir / _names.SUMMARY_FILE, summary.to_dict())
+    if divergence is not None and exp.divergence_check:
+        raise DivergenceError(divergence[0], divergence[1], _advice(config))
+    return summary
+
+
+def _twin(setup: Setup, config: Config):
+    exp = config.experiment
+    twin = _simulate(
+        setup.truth_model,
+        setup.operator,
+        setup.noise,
+        cycles=exp.cycles,
+        every_steps=setup.truth_every_steps,
+        ensemble_size=config.method.ensemble_size,
+        key=jax.random.key(exp.seed),
+        spinup_steps=setup.spinup_steps,
+        initial_std=exp.initial_std,
+    )
+    twin = jax.block_until_ready(twin)
+    # The forecast model's steps per interval (they differ from the truth's with [truth]).
+    obs = twin.observations
+    observations = Observations(obs.operator, obs.noise, obs.y, obs.mask, setup.every_steps)
+    return twin, observations
+
+
+def _assimilate_all(setup, config, twin, observations, clim, bar):
+    """Chunk by chunk; returns the host record, the method state, cycles done, divergence."""
+    exp = config.experiment
+    cycles, chunk = exp.cycles, exp.chunk_cycles
+    key = twin_keys(jax.random.key(exp.seed))["assimilation"]
+    ensemble, state = twin.ensemble0, setup.method.init(twin.ensemble0)
+    pieces: dict[str, list[np.ndarray]] = {}
+    task = bar.add_task("assimilating (compiling)", total=cycles)
+    done, divergence = 0, None
+    for a in range(0, cycles, chunk):
+        b = min(a + chunk, cycles)
+        result = _assimilate_chunk(
+            setup.model, setup.method, observations[a:b], ensemble, state,
+            twin.truth[a:b], key, jnp.asarray(a),
+        )
+        ensemble, state = result.final_ensemble, result.final_state
+        host = jax.device_get({
+            "rmse_analysis": result.rmse_analysis,
+            "rmse_forecast": result.rmse_forecast,
+            "spread_analysis": result.spread_analysis,
+            "spread_forecast": result.spread_forecast,
+            "analysis_mean": result.mean_analysis,
+            "lagged_mean": result.lagged_mean,
+        })
+        for name, value in host.items():
+            if value is not None:
+                pieces.setdefault(name, []).append(np.asarray(value))
+        done = b
+        bar.update(task, completed=done, description="assimilating")
+        if exp.divergence_check:
+            rmse_so_far = np.concatenate(pieces["rmse_analysis"])
+            divergence = _find_divergence(rmse_so_far, exp.burn_in, clim, _window(config))
+            if divergence is not None:
+                break
+    record = {name: np.concatenate(parts) for name, parts in pieces.items()}
+    return record, state, done, divergence
+
+
+def _window(config: Config) -> int:
+    exp = config.experiment
+    return min(DIVERGENCE_WINDOW, exp.cycles - exp.burn_in)
+
+
+def _find_divergence(
+    rmse: np.ndarray, burn_in: int, threshold: float, window: int
+) -> tuple[int, str] | None:
+    """First cycle where the analysis is non-finite, or where the RMSE averaged over the
+    ``window`` cycles ending there (all after burn-in) exceeds ``threshold``.
+
+    Returns:
+        ``(cycle, reason)``, or ``None`` when the filter kept track.
+    """
+    rmse = np.asarray(rmse, float)
+    bad = ~np.isfinite(rmse)
+    if bad.any():
+        return int(np.argmax(bad)), "the analysis is not finite (NaN or infinity)"
+    after = rmse[burn_in:]
+    if window < 1 or after.size < window:
+        return None
+    sums = np.cumsum(np.concatenate([[0.0], after]))
+    means = (sums[window:] - sums[:-window]) / window
+    over = np.flatnonzero(means > threshold)
+    if over.size == 0:
+        return None
+    j = int(over[0])
+    first, last = burn_in + j, burn_in + j + window - 1
+    return last, (
+        f"the analysis RMSE averaged over cycles {first}-{last} is {means[j]:.3g}, above the "
+        f"truth's climatological RMS {threshold:.3g}: the filter has lost the truth"
+    )
+
+
+def _advice(config: Config) -> str:
+    m = config.method
+    tips = []
+    if m.inflation_kind == "multiplicative":
+        tips.append(f"raise [method] inflation (now {m.inflation:g}, e.g. {m.inflation + 0.02:g})")
+    else:
+        tips.append(f"raise [method] inflation, the {m.inflation_kind.upper()} alpha "
+                    f"(now {m.inflation:g})")
+    tips.append(f"use more members ([method] ensemble_size, now {m.ensemble_size})")
+    if isinstance(m, LETKFConfig):
+        tips.append(f"shrink [method] localization_radius (now {m.localization_radius:g})")
+    return (
+        "Try to " + "; ".join(tips) + ". Or set [experiment] divergence_check = false to run "
+        "on and record the numbers anyway."
+    )
+
+
+def _time_mean(series: np.ndarray | None, burn_in: int) -> float | None:
+    if series is None or series.size <= burn_in:
+        return None
+    return float(np.mean(series[burn_in:]))
+
+
+# ----------------------------------------------------------------------------- files
+
+
+def _previous_run(config: Config, out_dir: Path) -> Summary | None:
+    """A finished run of ``config`` in ``out_dir``; ``None`` if there is nothing to reuse.
+
+    Raises:
+        RunDirError: ``out_dir`` holds a run of another config, or is not a run directory.
+    """
+    if not out_dir.exists():
+        return None
+    if not out_dir.is_dir():
+        raise RunDirError(f"{out_dir} exists and is not a directory.")
+    summary_path = out_dir / _names.SUMMARY_FILE
+    config_path = out_dir / _names.CONFIG_FILE
+    if summary_path.is_file():
+        data = rio.read_json(summary_path)
+        _same_config(config, data.get("config"), out_dir)
+        return Summary.from_dict(data, out_dir=out_dir, reused=True)
+    if config_path.is_file():  # an unfinished run: resumed from scratch if it is ours
+        _same_config(config, tomllib.loads(config_path.read_text(encoding="utf-8")), out_dir)
+        return None
+    if any(out_dir.iterdir()):
+        raise RunDirError(
+            f"{out_dir} is not empty and holds no assimilax run; choose another --out."
+        )
+    return None
+
+
+def _same_config(config: Config, stored: Any, out_dir: Path) -> None:
+    ours = config.to_dict()
+    if stored == ours:
+        return
+    stored = stored if isinstance(stored, dict) else {}
+    diffs = []
+    for section in dict.fromkeys([*stored, *ours]):
+        there, here = stored.get(section) or {}, ours.get(section) or {}
+        for key in dict.fromkeys([*there, *here]):
+            if there.get(key) != here.get(key):
+                diffs.append(f"  [{section}] {key}: {_fmt(there.get(key))} there, "
+                             f"{_fmt(here.get(key))} here")
+    raise RunDirError(
+        f"{out_dir} holds a run of a different configuration; nothing was changed. "
+        "Choose another --out, or delete that directory to replace it.\n" + "\n".join(diffs)
+    )
+
+
+def _fmt(value: Any) -> str:
+    return "(absent)" if value is None else rio.toml_value(value)
+
+
+def _write_results(out_dir, config, setup, record, truth, clim, divergence) -> None:
+    done = truth.shape[0]
+    time_ = (np.arange(done) + 1) * setup.interval
+    series = {k: record[k] for k in _names.SERIES if k in record}
+    fields = {"analysis_mean": record["analysis_mean"], "truth": truth}
+    if "smoothed_mean" in record:
+        fields["smoothed_mean"] = record["smoothed_mean"]
+    title = config.describe()
+    obs = config.observations
+    attrs = {
+        "title": title,
+        "observations": f"{obs.describe()}, {obs.describe_schedule()}",
+        "config": config.to_toml(),
+        "seed": config.experiment.seed,
+        "version": __version__,
+        "git_commit": git_commit(),
+        "burn_in": config.experiment.burn_in,
+        "climatological_rms": clim,
+        "diverged": divergence is not None,
+        "diverged_at_cycle": -1 if divergence is None else divergence[0],
+    }
+    dataset = rio.results_dataset(
+        time=time_,
+        cycle=np.arange(done),
+        position=np.asarray(setup.model.grid.coords),
+        series=series,
+        fields=fields,
+        attrs=attrs,
+    )
+    rio.write_results(out_dir / _names.RESULTS_FILE, dataset)
+    subtitle = f"{title}\nobserved: {attrs['observations']}"
+    plotting.plot_error_spread(
+        out_dir / _names.ERROR_SPREAD_FIGURE,
+        time=time_,
+        series=series,
+        burn_in=config.experiment.burn_in,
+        title=subtitle,
+        climatology=clim,
+    )
+    plotting.plot_hovmoller(
+        out_dir / _names.HOVMOLLER_FIGURE,
+        time=time_,
+        truth=truth,
+        analysis=record["analysis_mean"],
+        title=title,
+    )
+
+
+def git_commit() -> str:
+    """The commit of the assimilax source tree, or ``"unknown"`` (not a git checkout)."""
+    here = Path(__file__).resolve().parent
+    try:
+        tracked = subprocess.run(
+            ["git", "ls-files", "--error-unmatch", Path(__file__).name],
+            cwd=here, capture_output=True, text=True, timeout=10,
+        )
+        if tracked.returncode != 0:
+            return "unknown"
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    commit = head.stdout.strip()
+    return commit if head.returncode == 0 and commit else "unknown"
+
+
+class _RateColumn(ProgressColumn):
+    """Cycles per second (recent rate, or the overall one when too few samples)."""
+
+    def render(self, task) -> Text:
+        speed = task.finished_speed or task.speed
+        if speed is None and task.elapsed and task.completed and task.total is not None:
+            speed = task.completed / task.elapsed
+        if not speed or not task.total or task.total <= 1:
+            return Text("")
+        return Text(f"{speed:,.0f} cycles/s", style="progress.data.speed")
+
+
+def _progress_bar(console: Console, enabled: bool) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=24),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    )
