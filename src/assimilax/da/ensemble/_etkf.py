@@ -1,9 +1,17 @@
 import equinox as eqx
+import jax
 import jax.numpy as jnp
+import jax.scipy.linalg as jsl
 
 from .._base import AbstractTransformFilter, ensemble_space, mean_transform
-from .._linalg import AbstractInvSqrt, AbstractRotation, HaarRotation, NewtonSchulzInvSqrt
-from ..inflation import AbstractInflation, NoInflation
+from .._linalg import (
+    AbstractInvSqrt,
+    AbstractRotation,
+    HaarRotation,
+    NewtonSchulzInvSqrt,
+    mean_preserving_basis,
+)
+from ..inflation import RTPS, AbstractInflation, Multiplicative, NoInflation
 
 
 def etkf_weights(Y, d, inv_sqrt: AbstractInvSqrt):
@@ -20,6 +28,35 @@ def etkf_weights(Y, d, inv_sqrt: AbstractInvSqrt):
     return Gi @ (Y @ d), jnp.sqrt(N1) * Gis
 
 
+def etkf_haar_analysis(mean, A, Y, d, *, key):
+    r"""ETKF analysis followed by a Haar rotation, drawn in one Cholesky-based step.
+
+    In the basis ``V`` of $\mathbf{1}^\perp$ (``(N, N-1)``), with $Y' = V^T\tilde Y$,
+    $A' = V^T A$, $G' = Y'Y'^T + (N-1)I = LL^T$ and a Haar matrix $Q = Z L_Z^{-T}$
+    ($Z$ standard Gaussian, $L_Z L_Z^T = Z^TZ$):
+
+    $$\bar x_a = \bar x + (G'^{-1}Y'\tilde d)^T A',\qquad
+    A_a = \sqrt{N-1}\;V\,Q\,L^{-1}A'.$$
+
+    Since $L^{-1} = U\,G'^{-1/2}$ with $U$ orthogonal and $Q$ Haar and independent of
+    $U$, $QL^{-1}$ has exactly the distribution of $Q\,G'^{-1/2}$: the symmetric
+    square root followed by DAPPER's random rotation ``genOG_1``, for the cost of two
+    Cholesky factorisations instead of a matrix square root and a QR.
+    """
+    N = A.shape[0]
+    N1 = N - 1
+    V = jnp.asarray(mean_preserving_basis(N), A.dtype)
+    Yp = V.T @ Y
+    Ap = V.T @ A
+    L = jnp.linalg.cholesky(Yp @ Yp.T + N1 * jnp.eye(N1, dtype=A.dtype))
+    wp = jsl.cho_solve((L, True), Yp @ d)
+    Z = jax.random.normal(key, (N1, N1), A.dtype)
+    LZ = jnp.linalg.cholesky(Z.T @ Z)
+    C = jsl.solve_triangular(L, Ap, lower=True)
+    D = jsl.solve_triangular(LZ, C, lower=True, trans="T")
+    return mean + wp @ Ap + jnp.sqrt(N1) * (V @ (Z @ D))
+
+
 class ETKF(AbstractTransformFilter):
     r"""Ensemble transform Kalman filter with the symmetric square root.
 
@@ -32,6 +69,9 @@ class ETKF(AbstractTransformFilter):
     a random mean-preserving rotation (DAPPER's ``EnKF('Sqrt', rot=True)``).
     ``inv_sqrt`` computes $G^{-1/2}$; the default Newton-Schulz iteration uses matrix
     products only, :class:`~assimilax.da.EighInvSqrt` is the eigendecomposition.
+    With a Haar rotation and an inflation that commutes with it (none, multiplicative,
+    RTPS), the square root and the rotation are drawn together
+    (:func:`etkf_haar_analysis`), which is equal in distribution and cheaper.
 
     Refs: Bishop et al. (2001), Mon. Wea. Rev.; Hunt et al. (2007), Physica D;
     Sakov & Oke (2008), Mon. Wea. Rev.
@@ -53,3 +93,16 @@ class ETKF(AbstractTransformFilter):
         es = ensemble_space(ensemble, y, mask, operator, noise)
         w, T = etkf_weights(es.Y, es.d, self.inv_sqrt)
         return mean_transform(ensemble.shape[0], w, T, ensemble.dtype)
+
+    def analysis(self, ensemble, y, mask, operator, noise, *, key):
+        fused = (
+            self.rotate
+            and isinstance(self.rotation, HaarRotation)
+            and isinstance(self.inflation, (NoInflation, Multiplicative, RTPS))
+        )
+        if not fused:
+            return super().analysis(ensemble, y, mask, operator, noise, key=key)
+        _, k_post = jax.random.split(key)
+        es = ensemble_space(ensemble, y, mask, operator, noise)
+        raw = etkf_haar_analysis(es.mean, es.A, es.Y, es.d, key=k_post)
+        return self.inflation(ensemble, raw)

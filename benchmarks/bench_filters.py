@@ -1,0 +1,215 @@
+"""Throughput and accuracy of the ensemble filters against DAPPER, on DAPPER's sakov2008 set-up.
+
+Lorenz-96 (n=40, F=8, dt=0.05), every variable observed every step, R = I.
+
+For each method, the marginal cost per cycle of a whole ``assimilax run`` (CLI start-up,
+compilation, progress bar and file writing included, then cancelled out by differencing
+two run lengths) is compared with DAPPER's marginal cost per cycle of ``HMM.simulate`` +
+``xp.assimilate`` + time averaging on the same configuration, in the same invocation.
+
+DAPPER is used when it is importable here, or through ``--dapper-python PATH`` (or the
+``DAPPER_PYTHON`` environment variable): a Python interpreter that has ``dapper``
+installed (DAPPER 1.8 needs Python >= 3.12, so it usually lives in its own venv).
+
+    python benchmarks/bench_filters.py                 # 1000 and 3000 cycles
+    python benchmarks/bench_filters.py --quick         # 300 and 900 cycles
+    DAPPER_PYTHON=/path/to/venv/bin/python python benchmarks/bench_filters.py
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+METHODS = {
+    # name: (assimilax [method] keys, DAPPER constructor)
+    "ETKF": (
+        {"name": "etkf", "ensemble_size": 28, "inflation": 1.02, "rotate": True},
+        "da.EnKF('Sqrt', N=28, infl=1.02, rot=True)",
+    ),
+    "EnKF-N": (
+        {"name": "enkf_n", "ensemble_size": 24, "rotate": True},
+        "da.EnKF_N(N=24, rot=True)",
+    ),
+    "LETKF": (
+        {
+            "name": "letkf",
+            "ensemble_size": 7,
+            "inflation": 1.04,
+            "rotate": True,
+            "localization_radius": 4.0,
+        },
+        "da.LETKF(N=7, rot=True, infl=1.04, loc_rad=4)",
+    ),
+    "EnKF": (
+        {"name": "enkf", "ensemble_size": 40, "inflation": 1.06},
+        "da.EnKF('PertObs', N=40, infl=1.06)",
+    ),
+}
+
+
+def _toml_value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, str):
+        return f'"{v}"'
+    return repr(v)
+
+
+def config_text(method: dict, cycles: int, seed: int) -> str:
+    method_lines = "\n".join(f"{k} = {_toml_value(v)}" for k, v in method.items())
+    return textwrap.dedent(
+        f"""\
+        [model]
+        name = "lorenz96"
+        n = 40
+        forcing = 8.0
+        dt = 0.05
+
+        [observations]
+        operator = "full"
+        every_steps = 1
+        noise_std = 1.0
+
+        [method]
+        {{method}}
+
+        [experiment]
+        cycles = {cycles}
+        burn_in = {cycles // 5}
+        seed = {seed}
+        """
+    ).replace("{method}", method_lines)
+
+
+def run_assimilax(method: dict, cycles: int, seed: int, workdir: Path) -> tuple[float, dict]:
+    """Wall time of a whole ``assimilax run`` subprocess, and its summary."""
+    cfg = workdir / f"bench_{method['name']}_{cycles}_{seed}.toml"
+    cfg.write_text(config_text(method, cycles, seed))
+    out = workdir / cfg.stem
+    shutil.rmtree(out, ignore_errors=True)
+    exe = Path(sys.executable).parent / "assimilax"
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "assimilax.cli"]
+    t0 = time.perf_counter()
+    subprocess.run([*cmd, "run", str(cfg), "--out", str(out)], check=True, capture_output=True)
+    wall = time.perf_counter() - t0
+    return wall, json.loads((out / "summary.json").read_text())
+
+
+DAPPER_SCRIPT = """
+import json, sys, time
+import numpy as np
+import dapper.da_methods as da
+import dapper.mods as modelling
+from dapper.mods.Lorenz96.sakov2008 import HMM
+K, seed = int(sys.argv[1]), int(sys.argv[2])
+np.random.seed(seed)
+import dapper.tools.seeding as seeding
+seeding.set_seed(seed)
+HMM.tseq = modelling.Chronology(0.05, dko=1, Ko=K, BurnIn=0.05 * K / 5)
+xp = {ctor}
+t0 = time.perf_counter()
+xx, yy = HMM.simulate()
+xp.assimilate(HMM, xx, yy, liveplots=False)
+xp.stats.average_in_time()
+wall = time.perf_counter() - t0
+print(json.dumps({{"wall": wall, "rmse": float(xp.avrgs.err.rms.a.val)}}))
+"""
+
+
+def run_dapper(python: str, ctor: str, cycles: int, seed: int) -> tuple[float, float]:
+    proc = subprocess.run(
+        [python, "-c", DAPPER_SCRIPT.format(ctor=ctor), str(cycles), str(seed)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out["wall"], out["rmse"]
+
+
+def find_dapper(arg: str | None) -> str | None:
+    if arg:
+        return arg
+    if os.environ.get("DAPPER_PYTHON"):
+        return os.environ["DAPPER_PYTHON"]
+    try:
+        import dapper  # noqa: F401
+
+        return sys.executable
+    except ImportError:
+        return None
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="300 and 900 cycles")
+    parser.add_argument("--cycles", type=int, nargs=2, default=None, help="two run lengths")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", nargs="*", default=list(METHODS))
+    parser.add_argument("--dapper-python", default=None)
+    parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    args = parser.parse_args()
+    c1, c2 = args.cycles or ((300, 900) if args.quick else (1000, 3000))
+    dapper_py = find_dapper(args.dapper_python)
+
+    rows = []
+    print(_header(), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        for name in args.methods:
+            method, ctor = METHODS[name]
+            t1, _ = run_assimilax(method, c1, args.seed, work)
+            t2, summary = run_assimilax(method, c2, args.seed, work)
+            ours = (c2 - c1) / (t2 - t1)
+            row = {
+                "method": name,
+                "N": method["ensemble_size"],
+                "rmse_assimilax": summary["rmse_analysis"],
+                "cycles_per_s_assimilax": ours,
+                "rmse_dapper": None,
+                "cycles_per_s_dapper": None,
+                "ratio": None,
+            }
+            if dapper_py:
+                d1, _ = run_dapper(dapper_py, ctor, c1, args.seed)
+                d2, rmse_d = run_dapper(dapper_py, ctor, c2, args.seed)
+                theirs = (c2 - c1) / (d2 - d1)
+                row.update(rmse_dapper=rmse_d, cycles_per_s_dapper=theirs, ratio=ours / theirs)
+            rows.append(row)
+            print(_format_row(row), flush=True)
+    if not dapper_py:
+        print("\nDAPPER not found: pass --dapper-python or set DAPPER_PYTHON for the comparison.")
+    print(f"\nmarginal cost per cycle between {c1} and {c2} cycles, seed {args.seed}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+
+
+def _header() -> str:
+    return (
+        f"{'method':8s} {'N':>3s} {'RMSE ours':>10s} {'RMSE DAPPER':>12s} "
+        f"{'cycles/s ours':>14s} {'cycles/s DAPPER':>16s} {'ratio':>7s}\n" + "-" * 76
+    )
+
+
+def _format_row(r: dict) -> str:
+    def f(v, fmt):
+        return format(v, fmt) if v is not None else "-"
+
+    ratio = f"{r['ratio']:.1f}x" if r["ratio"] is not None else "-"
+
+    return (
+        f"{r['method']:8s} {r['N']:3d} {f(r['rmse_assimilax'], '10.3f')} "
+        f"{f(r['rmse_dapper'], '12.3f')} {f(r['cycles_per_s_assimilax'], '14.0f')} "
+        f"{f(r['cycles_per_s_dapper'], '16.0f')} {ratio:>7s}"
+    )
+
+
+if __name__ == "__main__":
+    main()
