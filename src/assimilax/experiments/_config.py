@@ -328,9 +328,8 @@ class LETKFConfig(_MethodBase):
 class EnKSConfig(_MethodBase):
     """``name = "enks"``: fixed-lag ensemble Kalman smoother on an ETKF; ``lag`` in cycles.
 
-    Inflation and ``rotate`` act on the current ensemble only (DAPPER's EnKS); the random
-    rotation scrambles the members' correspondence with the lagged ensembles, so it is
-    off by default.
+    Inflation acts on the current ensemble; the random rotation (``rotate``, off by
+    default as in DAPPER's EnKS) relabels the members of the lagged ensembles too.
     """
 
     name: Literal["enks"] = "enks"

@@ -1,0 +1,343 @@
+"""The TOML config contract: schema, defaults, cross-field checks, messages, builders."""
+
+import copy
+import math
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from assimilax import da, models, observations
+from assimilax.experiments import Config, ConfigError, build, load_config
+from assimilax.io import dumps_toml
+
+EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.toml"))
+
+
+def base() -> dict:
+    return {
+        "model": {"name": "lorenz96", "n": 40},
+        "observations": {"operator": "full", "noise_std": 1.0},
+        "method": {"name": "etkf", "ensemble_size": 10},
+        "experiment": {"cycles": 100, "burn_in": 10},
+    }
+
+
+def with_(**changes) -> dict:
+    """``base()`` with ``section__key=value`` changes (``None`` deletes the key)."""
+    data = copy.deepcopy(base())
+    for name, value in changes.items():
+        section, key = name.split("__")
+        data.setdefault(section, {})
+        if value is None:
+            data[section].pop(key, None)
+        else:
+            data[section][key] = value
+    return data
+
+
+def issues_of(data: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(data)
+    return str(info.value)
+
+
+# ----------------------------------------------------------------------------- accepted
+
+
+def test_default_config_is_the_documented_experiment():
+    cfg = Config.default()
+    assert cfg.model.name == "lorenz96" and cfg.model.n == 40 and cfg.model.forcing == 8.0
+    assert cfg.model.dt == 0.05
+    assert cfg.observations.operator == "full" and cfg.observations.every_steps == 1
+    assert cfg.observations.noise_std == 1.0
+    assert cfg.method.name == "letkf" and cfg.method.localization_radius == 4.0
+    assert 1.02 <= cfg.method.inflation <= 1.04
+    assert cfg.experiment.burn_in < cfg.experiment.cycles
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.stem for p in EXAMPLES])
+def test_every_example_validates_and_round_trips(path):
+    cfg = load_config(path)
+    again = Config.from_dict(tomllib.loads(cfg.to_toml()))
+    assert again.to_dict() == cfg.to_dict()
+
+
+def test_examples_cover_every_method():
+    names = {load_config(p).method.name for p in EXAMPLES}
+    assert names == {"etkf", "enkf", "enkf_n", "letkf", "enks"}
+    assert {p.stem for p in EXAMPLES} >= {"etkf", "enkf", "enkf_n", "letkf", "enks",
+                                          "lorenz63_etkf"}
+
+
+def test_sakov2012_example_is_dappers_setup():
+    cfg = load_config(Path(__file__).parents[1] / "examples" / "lorenz63_etkf.toml")
+    assert cfg.model.name == "lorenz63" and cfg.model.dt == 0.01
+    assert cfg.observations.every_steps == 25
+    assert math.isclose(cfg.observations.noise_std, math.sqrt(2))
+    assert cfg.method.ensemble_size == 10 and cfg.method.inflation == 1.02 and cfg.method.rotate
+
+
+@pytest.mark.parametrize(
+    "name, rotate", [("etkf", True), ("enkf_n", True), ("letkf", True), ("enkf", False),
+                     ("enks", False)]
+)
+def test_rotate_default_depends_on_method(name, rotate):
+    assert Config.from_dict(with_(method__name=name)).method.rotate is rotate
+
+
+def test_method_defaults():
+    assert Config.from_dict(with_(method__name="letkf")).method.localization_radius == 4.0
+    assert Config.from_dict(with_(method__name="enks")).method.lag == 10
+    assert Config.from_dict(with_(method__name="enkf_n")).method.xN == 1.0
+    assert Config.from_dict(base()).method.inflation == 1.0
+
+
+@pytest.mark.parametrize(
+    "model, dt, spinup",
+    [("lorenz63", 0.01, 2000), ("lorenz96", 0.05, 400), ("two_scale_lorenz96", 0.005, 4000)],
+)
+def test_model_defaults_and_spinup(model, dt, spinup):
+    data = with_(model__n=None, model__name=model)
+    cfg = Config.from_dict(data)
+    assert cfg.model.dt == dt
+    assert cfg.model.noise_std == 0.0
+    assert cfg.experiment.spinup_steps == spinup
+
+
+def test_model_parameters_defaults():
+    l63 = Config.from_dict(with_(model__n=None, model__name="lorenz63")).model
+    assert (l63.sigma, l63.rho, l63.beta) == (10.0, 28.0, 8.0 / 3.0)
+    two = Config.from_dict(with_(model__n=None, model__name="two_scale_lorenz96")).model
+    assert (two.K, two.J, two.F, two.h, two.b, two.c) == (36, 10, 10.0, 1.0, 10.0, 10.0)
+    assert two.state_size == 36 + 360
+
+
+def test_truth_model_with_a_finer_step():
+    data = with_()
+    data["truth"] = {"name": "lorenz96", "n": 40, "dt": 0.01}
+    cfg = Config.from_dict(data)
+    assert cfg.truth_every_steps == 5
+    assert cfg.experiment.spinup_steps == 2000  # 20 time units of the truth model
+
+
+def test_ints_are_accepted_for_floats():
+    cfg = Config.from_dict(with_(model__forcing=8, method__inflation=1))
+    assert cfg.model.forcing == 8.0 and isinstance(cfg.model.forcing, float)
+
+
+def test_rtps_alpha():
+    cfg = Config.from_dict(with_(method__inflation_kind="rtps", method__inflation=0.7))
+    assert cfg.method.inflation == 0.7
+
+
+def test_to_dict_identifies_the_run_whatever_the_spelling():
+    explicit = Config.from_dict(base()).to_toml()
+    assert Config.from_dict(tomllib.loads(explicit)).to_dict() == Config.from_dict(base()).to_dict()
+    assert Config.from_dict(with_(experiment__seed=1)).to_dict() != Config.from_dict(
+        base()).to_dict()
+
+
+def test_load_config_reads_toml(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_text(dumps_toml(base()))
+    assert load_config(path).method.ensemble_size == 10
+
+
+def test_load_config_refuses_broken_toml(tmp_path):
+    path = tmp_path / "broken.toml"
+    path.write_text("[model\nname = 3")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(path)
+
+
+# ----------------------------------------------------------------------------- refused
+
+
+def test_messages_name_section_key_value_and_allowed_values():
+    assert "[method] ensemble_size = 1: must be >= 2" in issues_of(with_(method__ensemble_size=1))
+    text = issues_of(with_(model__name="lorenz97"))
+    assert '[model] name = "lorenz97": unknown; allowed: lorenz63, lorenz96, ' \
+           "two_scale_lorenz96" in text
+    text = issues_of(with_(method__ensemble_sise=3))
+    assert "[method] ensemble_sise = 3: unknown key" in text
+    assert "allowed keys: name, ensemble_size, inflation, inflation_kind, rotate" in text
+    assert "did you mean ensemble_size?" in text
+
+
+@pytest.mark.parametrize(
+    "changes, expected",
+    [
+        ({"method__name": "etkff"}, '[method] name = "etkff": unknown; allowed: etkf, enkf'),
+        ({"observations__operator": "diagonal"}, '[observations] operator = "diagonal": unknown'),
+        ({"observations__noise_std": 0.0}, "[observations] noise_std = 0.0: must be > 0"),
+        ({"observations__noise_std": -1.0}, "[observations] noise_std = -1.0: must be > 0"),
+        ({"model__noise_std": -0.1}, "[model] noise_std = -0.1: must be >= 0"),
+        ({"model__dt": 0.0}, "[model] dt = 0.0: must be > 0"),
+        ({"method__name": "letkf", "method__localization_radius": 0.0},
+         "[method] localization_radius = 0.0: must be > 0"),
+        ({"method__name": "letkf", "method__localization_radius": -2.0},
+         "[method] localization_radius = -2.0: must be > 0"),
+        ({"observations__operator": "random", "observations__fraction": 0.0},
+         "[observations] fraction = 0.0: must be > 0"),
+        ({"observations__operator": "random", "observations__fraction": 1.5},
+         "[observations] fraction = 1.5: must be <= 1"),
+        ({"observations__operator": "random"}, "[observations] fraction: required"),
+        ({"experiment__burn_in": 100}, "[experiment] burn_in = 100: must be < cycles = 100"),
+        ({"experiment__cycles": 0}, "[experiment] cycles = 0: must be >= 1"),
+        ({"experiment__cycles": None}, "[experiment] cycles: required"),
+        ({"experiment__cycles": "100"}, '[experiment] cycles = "100": must be an integer'),
+        ({"experiment__cycles": 100.0}, "[experiment] cycles = 100.0: must be an integer"),
+        ({"experiment__divergence_check": 1}, "[experiment] divergence_check = 1: must be true"),
+        ({"model__forcing": math.inf}, "[model] forcing = inf: must be a finite number"),
+        ({"method__inflation": 0.0}, "[method] inflation = 0.0: must be > 0"),
+        ({"method__inflation_kind": "rtps", "method__inflation": 1.2},
+         '[method] inflation = 1.2: must lie in [0, 1] when inflation_kind = "rtps"'),
+        ({"method__inflation_kind": "rtpp"},
+         '[method] inflation: required when inflation_kind = "rtpp"'),
+        ({"method__inflation_kind": "additive"},
+         '[method] inflation_kind = "additive": unknown; allowed: multiplicative, rtps, rtpp'),
+        ({"method__name": "enks", "method__lag": -1}, "[method] lag = -1: must be >= 0"),
+        ({"method__name": "enkf_n", "method__xN": 0.0}, "[method] xN = 0.0: must be > 0"),
+        ({"method__localization_radius": 4.0},
+         '[method] localization_radius = 4.0: not a key for name = "etkf" (only for name = '
+         "letkf)"),
+        ({"method__lag": 5}, '[method] lag = 5: not a key for name = "etkf" (only for name = '
+         "enks)"),
+        ({"model__forcing": None, "model__n": None, "model__name": "lorenz63",
+          "model__F": 8.0},
+         '[model] F = 8.0: not a key for name = "lorenz63" (only for name = '
+         "two_scale_lorenz96)"),
+        ({"observations__stride": 2}, '[observations] stride = 2: not a key for operator = '
+         '"full" (only for operator = every)'),
+        ({"observations__operator": "every", "observations__stride": 41},
+         "[observations] stride = 41: must be <= the state size 40"),
+        ({"observations__operator": "every", "observations__stride": 4,
+          "observations__offset": 4}, "[observations] offset = 4: must be < stride = 4"),
+        ({"observations__operator": "subset", "observations__indices": [0, 40]},
+         "[observations] indices = [0, 40]: [40] outside the state: allowed 0 to 39"),
+        ({"observations__operator": "subset", "observations__indices": [-1]},
+         "[observations] indices = [-1]: [-1] outside the state"),
+        ({"observations__operator": "subset", "observations__indices": [1, 1]},
+         "[observations] indices = [1, 1]: contains duplicates"),
+        ({"observations__operator": "subset", "observations__indices": []},
+         "[observations] indices = []: must not be empty"),
+        ({"observations__every_steps": 0}, "[observations] every_steps = 0: must be >= 1"),
+        ({"experiment__chunk_cycles": 0}, "[experiment] chunk_cycles = 0: must be >= 1"),
+        ({"experiment__initial_std": 0.0}, "[experiment] initial_std = 0.0: must be > 0"),
+        ({"model__n": 2}, "[model] n = 2: must be >= 4"),
+    ],
+)
+def test_refused(changes, expected):
+    assert expected in issues_of(with_(**changes))
+
+
+def test_every_issue_is_reported_at_once():
+    text = issues_of(with_(method__ensemble_size=1, observations__noise_std=0.0,
+                           experiment__burn_in=500))
+    assert "ensemble_size = 1" in text and "noise_std = 0.0" in text and "burn_in = 500" in text
+
+
+def test_unknown_and_missing_sections():
+    data = base()
+    data["metod"] = {"name": "etkf"}
+    del data["method"]
+    text = issues_of(data)
+    assert "[metod]: unknown section; allowed sections: model, truth, observations, method" in text
+    assert "[method]: missing section" in text
+    data = base()
+    data["cycles"] = 100
+    assert "(top level) cycles = 100: unknown key at the top level" in issues_of(data)
+    data = base()
+    data["model"] = "lorenz96"
+    assert '[model] = "lorenz96": must be a table' in issues_of(data)
+
+
+def test_model_name_missing():
+    assert "[model] name: required; allowed: lorenz63" in issues_of(with_(model__name=None))
+
+
+def test_truth_must_share_the_state():
+    data = base()
+    data["truth"] = {"name": "lorenz63"}
+    text = issues_of(data)
+    assert '[truth] name = "lorenz63"' in text and "has 3 state variables" in text
+    assert "forecast model has 40" in text
+
+
+def test_truth_step_must_divide_the_interval():
+    data = base()
+    data["truth"] = {"name": "lorenz96", "dt": 0.03}
+    assert "[truth] dt = 0.03: the observation interval" in issues_of(data)
+
+
+def test_config_error_names_its_source(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text(dumps_toml(with_(method__ensemble_size=1)))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(path) in str(info.value)
+    assert [(i.section, i.key, i.value) for i in info.value.issues] == [
+        ("method", "ensemble_size", 1)
+    ]
+
+
+# ----------------------------------------------------------------------------- build
+
+
+def test_build_letkf_on_lorenz96():
+    setup = build(Config.default())
+    assert isinstance(setup.model, models.Lorenz96) and setup.model.n == 40
+    assert setup.truth_model is setup.model
+    assert isinstance(setup.operator, observations.Full) and setup.operator.size == 40
+    assert isinstance(setup.noise, observations.DiagonalNoise)
+    assert isinstance(setup.method, da.LETKF) and setup.method.rotate
+    assert isinstance(setup.method.localization, da.GaspariCohn)
+    assert setup.method.localization.radius == 4.0
+    assert isinstance(setup.method.inflation, da.Multiplicative)
+    assert setup.interval == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize(
+    "method, cls", [("etkf", da.ETKF), ("enkf", da.EnKF), ("enkf_n", da.EnKF_N),
+                    ("letkf", da.LETKF), ("enks", da.EnKS)]
+)
+def test_build_methods(method, cls):
+    assert isinstance(build(Config.from_dict(with_(method__name=method))).method, cls)
+
+
+def test_build_enks_wraps_an_etkf():
+    cfg = Config.from_dict(with_(method__name="enks", method__lag=3, method__inflation=1.05))
+    method = build(cfg).method
+    assert method.lag == 3 and isinstance(method.filter, da.ETKF)
+    assert method.filter.inflation.factor == 1.05 and not method.filter.rotate
+
+
+@pytest.mark.parametrize(
+    "kind, value, cls", [("multiplicative", 1.0, da.NoInflation), ("rtps", 0.7, da.RTPS),
+                         ("rtpp", 0.5, da.RTPP), ("multiplicative", 1.1, da.Multiplicative)]
+)
+def test_build_inflation(kind, value, cls):
+    cfg = Config.from_dict(with_(method__inflation_kind=kind, method__inflation=value))
+    assert isinstance(build(cfg).method.inflation, cls)
+
+
+def test_build_operators():
+    every = build(Config.from_dict(with_(observations__operator="every",
+                                         observations__stride=4, observations__offset=1)))
+    assert every.operator.indices == tuple(range(1, 40, 4))
+    subset = build(Config.from_dict(with_(observations__operator="subset",
+                                          observations__indices=[3, 7])))
+    assert subset.operator.indices == (3, 7)
+    rand = build(Config.from_dict(with_(observations__operator="random",
+                                        observations__fraction=0.5)))
+    assert isinstance(rand.operator, observations.RandomSubset) and rand.operator.count == 20
+
+
+def test_build_models():
+    l63 = build(Config.from_dict(with_(model__n=None, model__name="lorenz63", model__rho=30.0)))
+    assert isinstance(l63.model, models.Lorenz63) and l63.model.rho == 30.0
+    two = build(Config.from_dict(with_(model__n=None, model__name="two_scale_lorenz96",
+                                       model__K=8, model__J=4, model__noise_std=0.1)))
+    assert isinstance(two.model, models.TwoScaleLorenz96)
+    assert two.model.state_size == 40 and two.model.noise_std == 0.1
