@@ -38,13 +38,17 @@ def run_command(
     config: Annotated[
         Path | None,
         typer.Argument(
+            metavar="CONFIG",
             help="TOML config (see examples/); none: the built-in default experiment.",
             exists=True, dir_okay=False, readable=True,
         ),
     ] = None,
     out: Annotated[
         Path | None,
-        typer.Option("--out", "-o", help="Run directory [default: runs/<config name>]."),
+        typer.Option(
+            "--out", "-o", metavar="DIR", help="Run directory.",
+            show_default="runs/<config name>",
+        ),
     ] = None,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")

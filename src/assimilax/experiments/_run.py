@@ -409,7 +409,12 @@ def _same_config(config: Config, stored: Any, out_dir: Path) -> None:
 
 
 def _fmt(value: Any) -> str:
-    return "(absent)" if value is None else rio.toml_value(value)
+    if value is None:
+        return "(absent)"
+    try:
+        return rio.toml_value(value)
+    except (TypeError, ValueError):
+        return repr(value)
 
 
 def _write_results(out_dir, config, setup, record, truth, clim, divergence) -> None:
