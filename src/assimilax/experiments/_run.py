@@ -199,7 +199,7 @@ def run(
 
     console = console or Console(stderr=True)
     with _progress_bar(console, progress) as bar:
-        task = bar.add_task("simulating truth and observations", total=None)
+        task = bar.add_task("simulating the twin", total=None)
         twin, observations = _twin(setup, config)
         clim = float(climatological_rms(twin.truth))
         bar.update(task, total=1, completed=1)
@@ -500,7 +500,7 @@ def _progress_bar(console: Console, enabled: bool) -> Progress:
     return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
-        BarColumn(bar_width=24),
+        BarColumn(bar_width=20),
         MofNCompleteColumn(),
         _RateColumn(),
         TimeElapsedColumn(),
