@@ -161,7 +161,9 @@ class AbstractTransformFilter(AbstractEnsembleFilter):
 
 
 def mean_transform(N: int, w: Array, T: Array, dtype) -> Float[Array, "member member"]:
-    r"""$M = \mathbf{1}\mathbf{1}^T/N + (\mathbf{1} w^T + T)\,\Pi$ with $\Pi = I - \mathbf{1}\mathbf{1}^T/N$.
+    r"""The transform $M = \mathbf{1}\mathbf{1}^T/N + (\mathbf{1} w^T + T)\,\Pi$.
+
+    Here $\Pi = I - \mathbf{1}\mathbf{1}^T/N$ centres the members.
 
     So that ``M @ E = mean + (w + T) @ A`` for ``E = mean + A``.
     """

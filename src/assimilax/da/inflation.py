@@ -29,7 +29,7 @@ class NoInflation(AbstractInflation):
 
 
 class Multiplicative(AbstractInflation):
-    r"""$A_a \leftarrow \lambda A_a$: the analysis anomalies times ``factor`` (DAPPER's ``infl``)."""
+    r"""$A_a \leftarrow \lambda A_a$: analysis anomalies times ``factor`` (DAPPER's ``infl``)."""
 
     factor: float = 1.0
 

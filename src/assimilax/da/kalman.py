@@ -43,7 +43,9 @@ def kalman_filter(
     y: Float[Array, "time obs"],
     mask: Bool[Array, "time obs"],
 ) -> KalmanResult:
-    r"""Kalman filter for $x_{k+1} = M x_k + q_k$, $y_k = H x_k + r_k$, $q\sim N(0,Q)$, $r\sim N(0,R)$.
+    r"""Kalman filter for $x_{k+1} = M x_k + q_k$, $y_k = H x_k + r_k$.
+
+    The errors are $q_k\sim N(0,Q)$ and $r_k\sim N(0,R)$.
 
     ``M`` and ``Q`` propagate from one analysis time to the next; ``(m0, P0)`` is the
     prior at time 0, one interval before the first observation ``y[0]``.

@@ -69,7 +69,9 @@ def simulate_twin(
     if spinup_steps > 0:
         x = forecast(truth_model, x, spinup_steps, key=k_spin)
     truth = rollout(truth_model, x, cycles, every=every_steps, key=k_truth)
-    observations = observe(truth, operator, noise, key=keys["observations"], every_steps=every_steps)
+    observations = observe(
+        truth, operator, noise, key=keys["observations"], every_steps=every_steps
+    )
     ensemble0 = x + initial_std * jax.random.normal(
         keys["ensemble"], (ensemble_size, x.shape[0]), x.dtype
     )

@@ -29,7 +29,7 @@ class Grid:
         return len(self.coords)
 
     def distances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Pairwise distances ``|a_i - b_j|`` (periodic where ``period`` is set), ``(len a, len b)``."""
+        """Pairwise distances ``|a_i - b_j|`` (periodic if ``period``), ``(len a, len b)``."""
         d = np.abs(np.asarray(a, float)[:, None] - np.asarray(b, float)[None, :])
         if self.period is not None:
             d = np.minimum(d, self.period - d)

@@ -1,10 +1,9 @@
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
 from .._base import AbstractTransformFilter, ensemble_space
-from .._linalg import AbstractRotation, HaarRotation
+from .._linalg import AbstractRotation, HaarRotation, standard_normal
 from ..inflation import AbstractInflation, NoInflation
 
 
@@ -29,7 +28,7 @@ class EnKF(AbstractTransformFilter):
     def _gain_weights(self, ensemble, y, mask, operator, noise, key):
         es = ensemble_space(ensemble, y, mask, operator, noise)
         N = ensemble.shape[0]
-        D = jax.random.normal(key, es.Y.shape, es.Y.dtype)
+        D = standard_normal(key, es.Y.shape, es.Y.dtype)
         D = jnp.where(mask, D - jnp.mean(D, axis=0), 0.0)
         innov = noise.whiten(y - es.Eo, mask) - D  # (member, obs)
         G = es.Y @ es.Y.T + (N - 1) * jnp.eye(N, dtype=es.Y.dtype)

@@ -10,6 +10,7 @@ from .._linalg import (
     HaarRotation,
     NewtonSchulzInvSqrt,
     mean_preserving_basis,
+    standard_normal,
 )
 from ..inflation import RTPS, AbstractInflation, Multiplicative, NoInflation
 
@@ -50,7 +51,7 @@ def etkf_haar_analysis(mean, A, Y, d, *, key):
     Ap = V.T @ A
     L = jnp.linalg.cholesky(Yp @ Yp.T + N1 * jnp.eye(N1, dtype=A.dtype))
     wp = jsl.cho_solve((L, True), Yp @ d)
-    Z = jax.random.normal(key, (N1, N1), A.dtype)
+    Z = standard_normal(key, (N1, N1), A.dtype)
     LZ = jnp.linalg.cholesky(Z.T @ Z)
     C = jsl.solve_triangular(L, Ap, lower=True)
     D = jsl.solve_triangular(LZ, C, lower=True, trans="T")
