@@ -22,7 +22,7 @@ from assimilax.experiments import (
     simulate_twin,
     twin_keys,
 )
-from assimilax.experiments._run import _find_divergence, _previous_run
+from assimilax.experiments._run import _find_divergence, _previous_run, _time_mean
 from assimilax.io import names, read_results
 
 SUMMARY_KEYS = {
@@ -209,3 +209,10 @@ def test_divergence_criterion():
     nan[17] = np.nan  # non-finite counts anywhere
     assert _find_divergence(nan, burn_in=50, threshold=3.6, window=100)[0] == 17
     assert _find_divergence(ok[:120], burn_in=50, threshold=3.6, window=100) is None
+
+
+def test_time_means_after_burn_in():
+    assert _time_mean(np.array([9.0, 1.0, 2.0]), burn_in=1) == 1.5
+    assert _time_mean(np.array([1.0, np.nan]), burn_in=0) is None  # reported as null
+    assert _time_mean(np.array([1.0]), burn_in=1) is None
+    assert _time_mean(None, burn_in=0) is None

@@ -218,16 +218,19 @@ def run(
     else:
         record.pop("lagged_mean", None)
 
-    _write_results(out_dir, config, setup, record, truth, clim, divergence)
+    commit = git_commit()
+    _write_results(out_dir, config, setup, record, truth, clim, divergence, commit)
     means = {
         key: _time_mean(record.get(key), exp.burn_in)
         for key in ("rmse_forecast", "spread_analysis", "spread_forecast", "rmse_smoothed")
     }
-    rmse_a, ci95 = time_mean_ci(record["rmse_analysis"], burn_in=exp.burn_in)
+    rmse_a, ci95 = None, None
+    if _time_mean(record["rmse_analysis"], exp.burn_in) is not None:
+        rmse_a, ci95 = time_mean_ci(record["rmse_analysis"], burn_in=exp.burn_in)
     wall = time.perf_counter() - t_start
     summary = Summary(
-        rmse_analysis=rmse_a if done > exp.burn_in else None,
-        rmse_analysis_ci95=ci95 if done > exp.burn_in else None,
+        rmse_analysis=rmse_a,
+        rmse_analysis_ci95=ci95,
         **means,
         diverged=divergence is not None,
         diverged_at_cycle=None if divergence is None else divergence[0],
@@ -237,7 +240,7 @@ def run(
         config=config.to_dict(),
         seed=exp.seed,
         version=__version__,
-        git_commit=git_commit(),
+        git_commit=commit,
         out_dir=out_dir,
     )
     rio.write_json(out_dir / _names.SUMMARY_FILE, summary.to_dict())
@@ -356,9 +359,11 @@ def _advice(config: Config) -> str:
 
 
 def _time_mean(series: np.ndarray | None, burn_in: int) -> float | None:
+    """Mean after burn-in; ``None`` when there is nothing after it or a value is not finite."""
     if series is None or series.size <= burn_in:
         return None
-    return float(np.mean(series[burn_in:]))
+    mean = float(np.mean(series[burn_in:]))
+    return mean if np.isfinite(mean) else None
 
 
 # ----------------------------------------------------------------------------- files
@@ -417,7 +422,7 @@ def _fmt(value: Any) -> str:
         return repr(value)
 
 
-def _write_results(out_dir, config, setup, record, truth, clim, divergence) -> None:
+def _write_results(out_dir, config, setup, record, truth, clim, divergence, commit) -> None:
     done = truth.shape[0]
     time_ = (np.arange(done) + 1) * setup.interval
     series = {k: record[k] for k in _names.SERIES if k in record}
@@ -432,7 +437,7 @@ def _write_results(out_dir, config, setup, record, truth, clim, divergence) -> N
         "config": config.to_toml(),
         "seed": config.experiment.seed,
         "version": __version__,
-        "git_commit": git_commit(),
+        "git_commit": commit,
         "burn_in": config.experiment.burn_in,
         "climatological_rms": clim,
         "diverged": divergence is not None,
