@@ -6,7 +6,6 @@ import functools
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import jax.scipy.linalg as jsl
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
@@ -129,13 +128,13 @@ def mean_preserving_basis(n: int) -> np.ndarray:
 def haar_orthogonal(key: PRNGKeyArray, n: int, dtype=float) -> Float[Array, "n n"]:
     r"""A Haar-distributed random orthogonal matrix ``(n, n)``.
 
-    $Q = Z L^{-T}$ with $Z$ standard Gaussian and $L$ the Cholesky factor of $Z^T Z$:
-    this is the ``Q`` of the QR decomposition of ``Z`` with a positive diagonal ``R``,
-    which is Haar distributed (Mezzadri 2007), at the cost of a Cholesky factorisation.
+    The ``Q`` factor of the Householder QR decomposition of a standard Gaussian matrix,
+    with the signs of its columns set so that ``R`` has a positive diagonal
+    (Mezzadri 2007). Householder QR stays orthogonal to working precision even when the
+    Gaussian draw is nearly singular (a Cholesky-based QR of ``Z^T Z`` does not).
     """
-    Z = standard_normal(key, (n, n), dtype)
-    L = jnp.linalg.cholesky(Z.T @ Z)
-    return jsl.solve_triangular(L, Z.T, lower=True).T
+    Q, R = jnp.linalg.qr(standard_normal(key, (n, n), dtype))
+    return Q * jnp.where(jnp.diagonal(R) < 0, -1.0, 1.0).astype(dtype)[None, :]
 
 
 class AbstractRotation(eqx.Module):

@@ -9,8 +9,8 @@ from .._linalg import (
     AbstractRotation,
     HaarRotation,
     NewtonSchulzInvSqrt,
+    haar_orthogonal,
     mean_preserving_basis,
-    standard_normal,
 )
 from ..inflation import RTPS, AbstractInflation, Multiplicative, NoInflation
 
@@ -30,19 +30,19 @@ def etkf_weights(Y, d, inv_sqrt: AbstractInvSqrt):
 
 
 def etkf_haar_analysis(mean, A, Y, d, *, key):
-    r"""ETKF analysis followed by a Haar rotation, drawn in one Cholesky-based step.
+    r"""ETKF analysis followed by a Haar rotation, with a Cholesky factor as the square root.
 
     In the basis ``V`` of $\mathbf{1}^\perp$ (``(N, N-1)``), with $Y' = V^T\tilde Y$,
-    $A' = V^T A$, $G' = Y'Y'^T + (N-1)I = LL^T$ and a Haar matrix $Q = Z L_Z^{-T}$
-    ($Z$ standard Gaussian, $L_Z L_Z^T = Z^TZ$):
+    $A' = V^T A$, $G' = Y'Y'^T + (N-1)I = LL^T$ and $Q$ Haar on ``O(N-1)``
+    (:func:`~assimilax.da.haar_orthogonal`):
 
     $$\bar x_a = \bar x + (G'^{-1}Y'\tilde d)^T A',\qquad
     A_a = \sqrt{N-1}\;V\,Q\,L^{-1}A'.$$
 
     Since $L^{-1} = U\,G'^{-1/2}$ with $U$ orthogonal and $Q$ Haar and independent of
     $U$, $QL^{-1}$ has exactly the distribution of $Q\,G'^{-1/2}$: the symmetric
-    square root followed by DAPPER's random rotation ``genOG_1``, for the cost of two
-    Cholesky factorisations instead of a matrix square root and a QR.
+    square root followed by DAPPER's random rotation ``genOG_1``, for the cost of a
+    Cholesky factorisation instead of a matrix square root.
     """
     N = A.shape[0]
     N1 = N - 1
@@ -51,11 +51,9 @@ def etkf_haar_analysis(mean, A, Y, d, *, key):
     Ap = V.T @ A
     L = jnp.linalg.cholesky(Yp @ Yp.T + N1 * jnp.eye(N1, dtype=A.dtype))
     wp = jsl.cho_solve((L, True), Yp @ d)
-    Z = standard_normal(key, (N1, N1), A.dtype)
-    LZ = jnp.linalg.cholesky(Z.T @ Z)
+    Q = haar_orthogonal(key, N1, A.dtype)
     C = jsl.solve_triangular(L, Ap, lower=True)
-    D = jsl.solve_triangular(LZ, C, lower=True, trans="T")
-    return mean + wp @ Ap + jnp.sqrt(N1) * (V @ (Z @ D))
+    return mean + wp @ Ap + jnp.sqrt(N1) * (V @ (Q @ C))
 
 
 class ETKF(AbstractTransformFilter):
