@@ -389,11 +389,15 @@ def l96_twin():
     ids=["no_rotation", "haar_rotation", "householder_rotation"],
 )
 def test_letkf_infinite_radius_equals_etkf_over_cycles(l96_twin, rotate, rotation):
-    """Same key, same inflation, same rotation: LETKF(NoLocalization) == ETKF over 30 L96 cycles."""
+    """Same key, same inflation, same rotation: LETKF(NoLocalization) == ETKF over 30 L96 cycles.
+
+    The ETKF takes its two-step path (square root, then rotation); its default fused
+    Cholesky-and-Haar draw is equal in distribution only (next test).
+    """
     model, tw = l96_twin
     extra = {} if rotation is None else {"rotation": rotation}
     kw = dict(inflation=Multiplicative(1.02), rotate=rotate, **extra)
-    a = assimilate(model, tw.observations, ETKF(**kw), tw.ensemble0,
+    a = assimilate(model, tw.observations, ETKF(fuse_rotation=False, **kw), tw.ensemble0,
                    key=jax.random.PRNGKey(1), truth=tw.truth)
     b = assimilate(model, tw.observations, LETKF(localization=NoLocalization(), **kw),
                    tw.ensemble0, key=jax.random.PRNGKey(1), truth=tw.truth)

@@ -11,7 +11,9 @@ from ..observations import AbstractObsOperator
 class AbstractTaper(eqx.Module):
     """A correlation taper ``c(d)`` of distance ``d`` (grid units), ``c(0) = 1``.
 
-    ``radius`` follows DAPPER: the distance where the taper equals ``exp(-1/2)``.
+    ``radius`` follows DAPPER: the taper's half-width is scaled so that it is about
+    ``exp(-1/2)`` at ``radius`` (for Gaspari-Cohn, DAPPER's factor 1.82 matches the
+    curvature of ``exp(-d^2/(2 r^2))`` at zero and gives 0.634 at ``radius``).
     """
 
     radius: eqx.AbstractVar[float]
@@ -38,8 +40,9 @@ class AbstractTaper(eqx.Module):
 class GaspariCohn(AbstractTaper):
     r"""Gaspari & Cohn (1999) fifth-order piecewise rational taper, eq. (4.10).
 
-    The half-width is $c = 1.82\,r$ (so that $c(r) \approx e^{-1/2}$, DAPPER's
-    convention); the support is $|d| < 2c$.
+    The half-width is $c = 1.82\,r$ (DAPPER's convention: the taper has the curvature of
+    $e^{-d^2/2r^2}$ at zero, and $c(r) = 0.634 \approx e^{-1/2}$); the support is
+    $|d| < 2c \approx 3.64\,r$.
 
     Refs: Gaspari & Cohn (1999), Q. J. R. Meteorol. Soc. 125, 723-757.
     """

@@ -69,6 +69,20 @@ class CorrelatedNoise(AbstractObsNoise):
     cov: Float[Array, "obs obs"]
 
     def __init__(self, cov):
+        if not isinstance(cov, jax.core.Tracer):
+            arr = np.asarray(cov, float)
+            if arr.ndim != 2 or arr.shape[0] != arr.shape[1]:
+                raise ValueError(f"CorrelatedNoise: cov must be a square matrix, got {arr.shape}.")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError("CorrelatedNoise: cov has non-finite entries.")
+            if not np.allclose(arr, arr.T, rtol=1e-10, atol=0.0):
+                raise ValueError("CorrelatedNoise: cov must be symmetric.")
+            try:
+                np.linalg.cholesky(arr)
+            except np.linalg.LinAlgError:
+                raise ValueError(
+                    "CorrelatedNoise: cov must be positive definite (its Cholesky failed)."
+                ) from None
         self.cov = jnp.asarray(cov)
 
     def sample(self, key, size):

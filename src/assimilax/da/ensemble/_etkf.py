@@ -69,8 +69,10 @@ class ETKF(AbstractTransformFilter):
     ``inv_sqrt`` computes $G^{-1/2}$; the default Newton-Schulz iteration uses matrix
     products only, :class:`~assimilax.da.EighInvSqrt` is the eigendecomposition.
     With a Haar rotation and an inflation that commutes with it (none, multiplicative,
-    RTPS), the square root and the rotation are drawn together
-    (:func:`etkf_haar_analysis`), which is equal in distribution and cheaper.
+    RTPS), and ``fuse_rotation`` (default), the square root and the rotation are drawn
+    together (:func:`etkf_haar_analysis`): equal in distribution, cheaper, but not the
+    same members for the same key as the two-step path (``fuse_rotation=False``), which
+    is what the LETKF without localization reproduces exactly.
 
     Refs: Bishop et al. (2001), Mon. Wea. Rev.; Hunt et al. (2007), Physica D;
     Sakov & Oke (2008), Mon. Wea. Rev.
@@ -80,6 +82,7 @@ class ETKF(AbstractTransformFilter):
     rotate: bool = eqx.field(static=True, default=True)
     rotation: AbstractRotation = HaarRotation()
     inv_sqrt: AbstractInvSqrt = NewtonSchulzInvSqrt()
+    fuse_rotation: bool = eqx.field(static=True, default=True)
 
     def update(self, ensemble, y, mask, operator, noise, *, key):
         del key
@@ -95,7 +98,8 @@ class ETKF(AbstractTransformFilter):
 
     def analysis(self, ensemble, y, mask, operator, noise, *, key):
         fused = (
-            self.rotate
+            self.fuse_rotation
+            and self.rotate
             and isinstance(self.rotation, HaarRotation)
             and isinstance(self.inflation, (NoInflation, Multiplicative, RTPS))
         )
