@@ -5,5 +5,8 @@ Set here, never at import time of the package (DESIGN.md, convention 12).
 
 import jax
 
+from assimilax.experiments import configure_runtime
+
+configure_runtime()  # float64 and the XLA CPU flags the runner uses
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")

@@ -101,4 +101,7 @@ def show_command(
 
 def main() -> None:
     """Console entry point of ``assimilax``."""
+    from ..experiments._runtime import configure_runtime
+
+    configure_runtime()  # before the first JAX computation of this process
     app()

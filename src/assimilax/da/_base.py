@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
+from .._ensemble import member_mean
 from ..observations import AbstractObsNoise, AbstractObsOperator
 from ._linalg import AbstractRotation
 from .inflation import AbstractInflation
@@ -39,10 +40,10 @@ def ensemble_space(
     noise: AbstractObsNoise,
 ) -> EnsembleSpace:
     """Centre the ensemble and whiten its observed anomalies and innovation (masked slots 0)."""
-    mean = jnp.mean(ensemble, axis=0)
+    mean = member_mean(ensemble)
     A = ensemble - mean
     Eo = jax.vmap(operator)(ensemble)
-    yo = jnp.mean(Eo, axis=0)
+    yo = member_mean(Eo)
     Y = noise.whiten(Eo - yo, mask)
     d = noise.whiten(y - yo, mask)
     return EnsembleSpace(mean, A, Y, d, Eo)
@@ -113,7 +114,7 @@ class AbstractEnsembleFilter(AbstractEnsembleMethod):
         """Inflation, then (if ``rotate``) a random mean-preserving rotation."""
         analysis = self.inflation(forecast, analysis)
         if self.rotate:
-            mu = jnp.mean(analysis, axis=0)
+            mu = member_mean(analysis)
             analysis = mu + self.rotation(analysis - mu, key=key)
         return analysis
 

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._ensemble import member_mean
 from ..metrics import rmse, spread
 from ..models import AbstractModel, forecast_ensemble
 from ..observations import Observations
@@ -105,8 +106,8 @@ def assimilate(
         k_fc, k_an = jax.random.split(jax.random.fold_in(key, k))
         ens_f = forecast_ensemble(model, ens, n_steps, key=k_fc)
         ens_a, mstate, emitted = method.step(ens_f, mstate, y, mask, operator, noise, key=k_an)
-        mean_f = jnp.mean(ens_f, axis=0)
-        mean_a = jnp.mean(ens_a, axis=0)
+        mean_f = member_mean(ens_f)
+        mean_a = member_mean(ens_a)
         out = {
             "mean_forecast": mean_f,
             "mean_analysis": mean_a,

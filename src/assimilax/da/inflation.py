@@ -6,9 +6,11 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from .._ensemble import member_mean, member_variance
+
 
 def _center(E):
-    mu = jnp.mean(E, axis=0)
+    mu = member_mean(E)
     return mu, E - mu
 
 
@@ -49,8 +51,8 @@ class RTPS(AbstractInflation):
 
     def __call__(self, forecast, analysis):
         mu, A = _center(analysis)
-        sf = jnp.std(forecast, axis=0, ddof=1)
-        sa = jnp.std(analysis, axis=0, ddof=1)
+        sf = jnp.sqrt(member_variance(forecast))
+        sa = jnp.sqrt(member_variance(analysis))
         ratio = jnp.where(sa > 0, sf / jnp.where(sa > 0, sa, 1.0), 1.0)
         return mu + A * (self.alpha * ratio + 1.0 - self.alpha)
 

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from ._run import default_out_dir as default_out_dir
     from ._run import load_summary as load_summary
     from ._run import run as run
+    from ._runtime import configure_runtime as configure_runtime
 
 _LAZY = {
     "Setup": "_build",
@@ -48,6 +49,7 @@ _LAZY = {
     "default_out_dir": "_run",
     "load_summary": "_run",
     "run": "_run",
+    "configure_runtime": "_runtime",
 }
 
 

@@ -37,6 +37,7 @@ from ..metrics import time_mean_ci
 from ..observations import Observations
 from ._build import Setup, build
 from ._config import Config, EnKSConfig, LETKFConfig
+from ._runtime import configure_runtime
 from ._twin import climatological_rms, simulate_twin, twin_keys
 
 DIVERGENCE_WINDOW = 100
@@ -191,7 +192,7 @@ def run(
             )
         return previous
 
-    jax.config.update("jax_enable_x64", True)
+    configure_runtime()
     setup = build(config)
     exp = config.experiment
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -4,6 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .._ensemble import member_variance
+
 
 def rmse(estimate: Float[Array, "... state"], truth: Float[Array, "... state"]) -> Array:
     r"""Spatial root-mean-square error $\sqrt{\overline{(\hat x - x)^2}}$ over the last axis."""
@@ -15,6 +17,8 @@ def spread(ensemble: Float[Array, "... member state"]) -> Array:
 
     DAPPER's ``rmv``: the RMSE the ensemble expects of its own mean.
     """
+    if ensemble.ndim == 2:
+        return jnp.sqrt(jnp.mean(member_variance(ensemble)))
     return jnp.sqrt(jnp.mean(jnp.var(ensemble, axis=-2, ddof=1), axis=-1))
 
 

@@ -2,6 +2,7 @@ import equinox as eqx
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
+from ..._ensemble import member_mean
 from .._base import AbstractTransformFilter, ensemble_space
 from .._linalg import AbstractRotation, HaarRotation, standard_normal
 from ..inflation import AbstractInflation, NoInflation
@@ -29,7 +30,7 @@ class EnKF(AbstractTransformFilter):
         es = ensemble_space(ensemble, y, mask, operator, noise)
         N = ensemble.shape[0]
         D = standard_normal(key, es.Y.shape, es.Y.dtype)
-        D = jnp.where(mask, D - jnp.mean(D, axis=0), 0.0)
+        D = jnp.where(mask, D - member_mean(D), 0.0)
         innov = noise.whiten(y - es.Eo, mask) - D  # (member, obs)
         G = es.Y @ es.Y.T + (N - 1) * jnp.eye(N, dtype=es.Y.dtype)
         Z = jsl.cho_solve(jsl.cho_factor(G), es.Y @ innov.T).T  # (member, member)

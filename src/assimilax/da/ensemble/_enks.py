@@ -2,6 +2,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..._ensemble import member_mean
 from .._base import AbstractEnsembleMethod, AbstractTransformFilter
 
 
@@ -39,13 +40,13 @@ class EnKS(AbstractEnsembleMethod):
         analysis = self.filter.inflation(ensemble, M @ ensemble)
         if self.filter.rotate:
             Q = self.filter.rotation.matrix(ensemble.shape[0], key=k_rotate, dtype=M.dtype)
-            mu = jnp.mean(analysis, axis=0)
+            mu = member_mean(analysis)
             analysis = mu + Q @ (analysis - mu)
             M = Q @ M
         if self.lag == 0:
-            return analysis, state, jnp.mean(analysis, axis=0)
+            return analysis, state, member_mean(analysis)
         buffer = jnp.einsum("ab,lbx->lax", M, state)
-        emitted = jnp.mean(buffer[0], axis=0)
+        emitted = member_mean(buffer[0])
         buffer = jnp.concatenate([buffer[1:], analysis[None]], axis=0)
         return analysis, buffer, emitted
 
