@@ -11,8 +11,12 @@ DAPPER is used when it is importable here, or through ``--dapper-python PATH`` (
 ``DAPPER_PYTHON`` environment variable): a Python interpreter that has ``dapper``
 installed (DAPPER 1.8 needs Python >= 3.12, so it usually lives in its own venv).
 
-    python benchmarks/bench_filters.py                 # 1000 and 3000 cycles
-    python benchmarks/bench_filters.py --quick         # 300 and 900 cycles
+    python benchmarks/bench_filters.py            # assimilax 2,000/22,000, DAPPER 1,000/3,000
+    python benchmarks/bench_filters.py --quick    # assimilax 1,000/6,000, DAPPER 300/900
+
+assimilax is so much faster that its run lengths differ from DAPPER's: the marginal cost
+must stand out of the noise of process start-up and compilation. Each assimilax length is
+run ``--repeat`` times and the fastest taken.
     DAPPER_PYTHON=/path/to/venv/bin/python python benchmarks/bench_filters.py
 """
 
@@ -109,9 +113,8 @@ import dapper.da_methods as da
 import dapper.mods as modelling
 from dapper.mods.Lorenz96.sakov2008 import HMM
 K, seed = int(sys.argv[1]), int(sys.argv[2])
-np.random.seed(seed)
 import dapper.tools.seeding as seeding
-seeding.set_seed(seed)
+seeding.set_seed(seed + 1)  # DAPPER refuses the seed 0
 HMM.tseq = modelling.Chronology(0.05, dko=1, Ko=K, BurnIn=0.05 * K / 5)
 xp = {ctor}
 t0 = time.perf_counter()
@@ -149,14 +152,15 @@ def find_dapper(arg: str | None) -> str | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="300 and 900 cycles")
-    parser.add_argument("--cycles", type=int, nargs=2, default=None, help="two run lengths")
+    parser.add_argument("--quick", action="store_true", help="shorter runs")
+    parser.add_argument("--repeat", type=int, default=3, help="assimilax runs per length")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--methods", nargs="*", default=list(METHODS))
     parser.add_argument("--dapper-python", default=None)
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     args = parser.parse_args()
-    c1, c2 = args.cycles or ((300, 900) if args.quick else (1000, 3000))
+    c1, c2 = (1000, 6000) if args.quick else (2000, 22000)
+    d1, d2 = (300, 900) if args.quick else (1000, 3000)
     dapper_py = find_dapper(args.dapper_python)
 
     rows = []
@@ -165,8 +169,9 @@ def main() -> None:
         work = Path(tmp)
         for name in args.methods:
             method, ctor = METHODS[name]
-            t1, _ = run_assimilax(method, c1, args.seed, work)
-            t2, summary = run_assimilax(method, c2, args.seed, work)
+            t1 = min(run_assimilax(method, c1, args.seed, work)[0] for _ in range(args.repeat))
+            runs = [run_assimilax(method, c2, args.seed, work) for _ in range(args.repeat)]
+            t2, summary = min(runs, key=lambda r: r[0])
             ours = (c2 - c1) / (t2 - t1)
             row = {
                 "method": name,
@@ -178,15 +183,18 @@ def main() -> None:
                 "ratio": None,
             }
             if dapper_py:
-                d1, _ = run_dapper(dapper_py, ctor, c1, args.seed)
-                d2, rmse_d = run_dapper(dapper_py, ctor, c2, args.seed)
-                theirs = (c2 - c1) / (d2 - d1)
+                w1, _ = run_dapper(dapper_py, ctor, d1, args.seed)
+                w2, rmse_d = run_dapper(dapper_py, ctor, d2, args.seed)
+                theirs = (d2 - d1) / (w2 - w1)
                 row.update(rmse_dapper=rmse_d, cycles_per_s_dapper=theirs, ratio=ours / theirs)
             rows.append(row)
             print(_format_row(row), flush=True)
     if not dapper_py:
         print("\nDAPPER not found: pass --dapper-python or set DAPPER_PYTHON for the comparison.")
-    print(f"\nmarginal cost per cycle between {c1} and {c2} cycles, seed {args.seed}")
+    print(
+        f"\nmarginal cycles per second: assimilax between {c1} and {c2} cycles (best of "
+        f"{args.repeat}), DAPPER between {d1} and {d2}; RMSE of the longer run, seed {args.seed}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 
