@@ -24,6 +24,7 @@ def plot_error_spread(
     burn_in: int,
     title: str,
     climatology: float | None = None,
+    max_points: int = 2500,
 ) -> None:
     """RMSE and spread of the analysis and forecast (and smoother) over time, as PNG.
 
@@ -40,8 +41,14 @@ def plot_error_spread(
         burn_in: cycles left out of the time means.
         title: figure title (method and model).
         climatology: the truth's climatological RMS, drawn as a reference line.
+        max_points: longer series are drawn as means over blocks of consecutive cycles
+            (the legend's time means use every cycle); a line of more points than the
+            figure has pixels only draws a band, and costs time in long runs.
     """
     time = np.asarray(time, float)
+    block = max(1, -(-time.size // max_points))
+    if block > 1:
+        title = f"{title}\n(drawn as means over blocks of {block} cycles)"
     fig = new_figure(12, 4.8)
     ax = fig.add_subplot()
     values = []
@@ -53,7 +60,8 @@ def plot_error_spread(
         after = after[np.isfinite(after)]
         mean = f" (mean {after.mean():.3g})" if after.size else ""
         lw = 1.0 if key.startswith("rmse") else 0.9
-        ax.plot(time, y, color=color, ls=style, lw=lw, alpha=0.85, label=label + mean)
+        ax.plot(_blocks(time, block), _blocks(y, block), color=color, ls=style, lw=lw,
+                alpha=0.85, label=label + mean)
         values.append(y[np.isfinite(y)])
     if burn_in > 0 and time.size:
         end = time[min(burn_in, time.size - 1)]
@@ -82,3 +90,17 @@ def plot_error_spread(
     ax.grid(True, which="major", alpha=0.3)
     fig.legend(loc="outside right upper", fontsize="small")
     save(fig, path)
+
+
+def _blocks(values: np.ndarray, block: int) -> np.ndarray:
+    """Means over consecutive blocks of ``block`` values (non-finite values skipped; a
+    block with none finite is NaN); the last block may be shorter."""
+    if block == 1:
+        return values
+    n = values.size
+    padded = np.full(-(-n // block) * block, np.nan)
+    padded[:n] = np.where(np.isfinite(values), values, np.nan)
+    rows = padded.reshape(-1, block)
+    count = np.sum(np.isfinite(rows), axis=1)
+    total = np.nansum(rows, axis=1)
+    return np.divide(total, count, out=np.full(rows.shape[0], np.nan), where=count > 0)
