@@ -105,3 +105,6 @@ def main() -> None:
 
     configure_runtime()  # before the first JAX computation of this process
     app()
+
+
+from . import _plot as _plot  # noqa: E402  (registers `assimilax plot`)

@@ -1,6 +1,34 @@
-"""Figures of a run (matplotlib, Agg canvas): error and spread over time, Hovmoller diagrams."""
+"""Figures of runs (matplotlib, Agg canvas, no pyplot state).
+
+From a run's ``results.nc`` dataset (in a notebook, or :func:`plot_run` for the PNGs):
+:func:`plot_run_error_spread`, :func:`plot_run_hovmoller`, :func:`plot_rank_histogram`.
+From arrays (what the runner writes): :func:`plot_error_spread`, :func:`plot_hovmoller`.
+From a sweep's ``sweep.zarr`` dataset: :func:`plot_sweep_heatmap`,
+:func:`plot_rmse_vs_ensemble_size`, and :func:`plot_sweep` for the PNGs.
+"""
 
 from ._error_spread import plot_error_spread as plot_error_spread
+from ._hovmoller import hovmoller_figure as hovmoller_figure
 from ._hovmoller import plot_hovmoller as plot_hovmoller
+from ._rank_histogram import rank_statistics as rank_statistics
+from ._results import plot_rank_histogram as plot_rank_histogram
+from ._results import plot_run as plot_run
+from ._results import plot_run_error_spread as plot_run_error_spread
+from ._results import plot_run_hovmoller as plot_run_hovmoller
+from ._sweep import plot_rmse_vs_ensemble_size as plot_rmse_vs_ensemble_size
+from ._sweep import plot_sweep as plot_sweep
+from ._sweep import plot_sweep_heatmap as plot_sweep_heatmap
 
-__all__ = ["plot_error_spread", "plot_hovmoller"]
+__all__ = [
+    "hovmoller_figure",
+    "plot_error_spread",
+    "plot_hovmoller",
+    "plot_rank_histogram",
+    "plot_run",
+    "plot_run_error_spread",
+    "plot_run_hovmoller",
+    "plot_rmse_vs_ensemble_size",
+    "plot_sweep",
+    "plot_sweep_heatmap",
+    "rank_statistics",
+]

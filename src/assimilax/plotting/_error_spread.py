@@ -4,6 +4,7 @@ import os
 from collections.abc import Mapping
 
 import numpy as np
+from matplotlib.axes import Axes
 
 from ._style import new_figure, save
 
@@ -25,6 +26,7 @@ def plot_error_spread(
     title: str,
     climatology: float | None = None,
     max_points: int = 2500,
+    diverged_at: float | None = None,
 ) -> None:
     """RMSE and spread of the analysis and forecast (and smoother) over time, as PNG.
 
@@ -44,13 +46,33 @@ def plot_error_spread(
         max_points: longer series are drawn as means over blocks of consecutive cycles
             (the legend's time means use every cycle); a line of more points than the
             figure has pixels only draws a band, and costs time in long runs.
+        diverged_at: model time at which the filter was found diverged, marked by a
+            vertical line (``None``: not marked).
     """
+    fig = new_figure(12, 4.8)
+    ax = fig.add_subplot()
+    draw_error_spread(ax, time=time, series=series, burn_in=burn_in, title=title,
+                      climatology=climatology, max_points=max_points, diverged_at=diverged_at)
+    fig.legend(loc="outside right upper", fontsize="small")
+    save(fig, path)
+
+
+def draw_error_spread(
+    ax: Axes,
+    *,
+    time: np.ndarray,
+    series: Mapping[str, np.ndarray],
+    burn_in: int,
+    title: str,
+    climatology: float | None = None,
+    max_points: int = 2500,
+    diverged_at: float | None = None,
+) -> None:
+    """Draw the curves of :func:`plot_error_spread` on ``ax`` (the caller places the legend)."""
     time = np.asarray(time, float)
     block = max(1, -(-time.size // max_points))
     if block > 1:
         title = f"{title}\n(drawn as means over blocks of {block} cycles)"
-    fig = new_figure(12, 4.8)
-    ax = fig.add_subplot()
     values = []
     for key, (label, color, style) in _STYLE.items():
         if key not in series or series[key] is None:
@@ -80,6 +102,9 @@ def plot_error_spread(
         else:  # far above a filter that keeps track: name it, do not squash the plot
             ax.plot([], [], color="k", ls=":", lw=1.0,
                     label=f"climatological RMS ({climatology:.3g}, off scale)")
+    if diverged_at is not None and np.isfinite(diverged_at):
+        ax.axvline(diverged_at, color="C3", ls="-.", lw=1.2,
+                   label=f"diverged (t = {diverged_at:.4g})")
     if finite.size and not log:
         ax.set_ylim(0, top)
     if time.size:
@@ -88,8 +113,6 @@ def plot_error_spread(
     ax.set_ylabel("RMSE and spread [state units]")
     ax.set_title(title)
     ax.grid(True, which="major", alpha=0.3)
-    fig.legend(loc="outside right upper", fontsize="small")
-    save(fig, path)
 
 
 def _blocks(values: np.ndarray, block: int) -> np.ndarray:

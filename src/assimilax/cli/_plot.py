@@ -1,0 +1,60 @@
+"""``assimilax plot DIR``: the figures of a run or of a sweep, from the files on disk."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..io import names
+from ._app import EXIT_BAD_INPUT, _consoles, _fail, app
+
+SWEEP_STORE = "sweep.zarr"
+"""What marks a sweep directory."""
+
+
+@app.command("plot")
+def plot_command(
+    directory: Annotated[
+        Path,
+        typer.Argument(metavar="DIR", help="A run directory (results.nc) or a sweep "
+                       f"directory ({SWEEP_STORE})."),
+    ],
+) -> None:
+    """Write the PNG figures of a run or a sweep into DIR, from its results.
+
+    A run: error_spread.png, hovmoller.png, rank_histogram.png (if the run recorded one).
+
+    A sweep: heat maps of time-mean RMSE, RMSE against ensemble size per method.
+    """
+    stdout, stderr = _consoles()
+    if (directory / SWEEP_STORE).exists():
+        written = _plot_sweep(directory, stderr)
+    elif (directory / names.RESULTS_FILE).is_file():
+        from ..plotting import plot_run
+
+        try:
+            written = plot_run(directory)
+        except (OSError, ValueError) as exc:
+            raise _fail(stderr, f"error: cannot plot {directory}: {exc}", EXIT_BAD_INPUT) from None
+    else:
+        what = "does not exist" if not directory.exists() else (
+            "is not a directory" if not directory.is_dir() else
+            f"holds neither a run ({names.RESULTS_FILE}) nor a sweep ({SWEEP_STORE})")
+        raise _fail(stderr, f"error: {directory} {what}; nothing to plot.", EXIT_BAD_INPUT)
+    for path in written:
+        stdout.print(str(path), markup=False, highlight=False)
+
+
+def _plot_sweep(directory: Path, stderr) -> list[Path]:
+    # Imported here: the sweep figures live in their own module, loaded only for sweeps.
+    try:
+        from ..plotting import plot_sweep
+    except ImportError:
+        raise _fail(stderr, f"error: {directory} holds a sweep, but this assimilax cannot plot "
+                    "sweeps (no assimilax.plotting.plot_sweep).", EXIT_BAD_INPUT) from None
+    try:
+        written = plot_sweep(directory)
+    except (OSError, ValueError, KeyError) as exc:
+        raise _fail(stderr, f"error: cannot plot the sweep in {directory}: {exc}",
+                    EXIT_BAD_INPUT) from None
+    return [Path(p) for p in written] if written is not None else []
