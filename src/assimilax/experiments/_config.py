@@ -104,7 +104,9 @@ def _raise(*issues: Issue) -> None:
 class _Section(BaseModel):
     """Strict types (no string-to-number coercion), no unknown keys, finite floats."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", strict=True, allow_inf_nan=False, use_attribute_docstrings=True
+    )
 
 
 class _ModelBase(_Section):
@@ -124,11 +126,17 @@ class Lorenz63Config(_ModelBase):
     """``[model] name = "lorenz63"``: Lorenz (1963), state size 3."""
 
     name: Literal["lorenz63"] = "lorenz63"
+    """The model."""
     sigma: float = 10.0
+    """Prandtl number: $\\dot x = \\sigma (y - x)$."""
     rho: float = 28.0
+    """Rayleigh number: $\\dot y = x(\\rho - z) - y$."""
     beta: float = 8.0 / 3.0
+    """Geometric factor: $\\dot z = xy - \\beta z$."""
     dt: float = Field(0.01, gt=0)
+    """Model time step (model time units), RK4."""
     noise_std: float = Field(0.0, ge=0)
+    """Additive model noise: $\\sqrt{dt}\\,N(0, q^2)$ per step, $q$ = ``noise_std``."""
 
     @property
     def state_size(self) -> int:
@@ -142,10 +150,15 @@ class Lorenz96Config(_ModelBase):
     """``[model] name = "lorenz96"``: Lorenz (1996) on a ring of ``n`` variables."""
 
     name: Literal["lorenz96"] = "lorenz96"
+    """The model."""
     n: int = Field(40, ge=4)
+    """State size: variables on a ring, one grid unit apart."""
     forcing: float = 8.0
+    """Constant forcing $F$ (8 is chaotic, about 13 positive Lyapunov exponents at n = 40)."""
     dt: float = Field(0.05, gt=0)
+    """Model time step (model time units), RK4."""
     noise_std: float = Field(0.0, ge=0)
+    """Additive model noise: $\\sqrt{dt}\\,N(0, q^2)$ per step, $q$ = ``noise_std``."""
 
     @property
     def state_size(self) -> int:
@@ -159,14 +172,23 @@ class TwoScaleLorenz96Config(_ModelBase):
     """``[model] name = "two_scale_lorenz96"``: ``K`` slow and ``K*J`` fast variables."""
 
     name: Literal["two_scale_lorenz96"] = "two_scale_lorenz96"
+    """The model."""
     K: int = Field(36, ge=4)
+    """Number of slow variables $X_k$."""
     J: int = Field(10, ge=1)
+    """Fast variables $Y_{j,k}$ per slow one (state size ``K + K*J``)."""
     F: float = 10.0
+    """Forcing of the slow variables."""
     h: float = 1.0
+    """Coupling strength between the scales."""
     b: float = Field(10.0, gt=0)
+    """Amplitude ratio of slow to fast variables."""
     c: float = Field(10.0, gt=0)
+    """Time-scale ratio of fast to slow variables."""
     dt: float = Field(0.005, gt=0)
+    """Model time step (model time units), RK4."""
     noise_std: float = Field(0.0, ge=0)
+    """Additive model noise: $\\sqrt{dt}\\,N(0, q^2)$ per step, $q$ = ``noise_std``."""
 
     @property
     def state_size(self) -> int:
@@ -200,8 +222,11 @@ class FullObsConfig(_ObsBase):
     """``operator = "full"``: every state variable."""
 
     operator: Literal["full"] = "full"
+    """The observation operator."""
     every_steps: int = Field(1, ge=1)
+    """Model steps between observation times (one analysis cycle)."""
     noise_std: float = Field(1.0, gt=0)
+    """Observation error standard deviation (state units): $R = \\sigma^2 I$."""
 
     def describe(self) -> str:
         return "all variables"
@@ -211,10 +236,15 @@ class EveryObsConfig(_ObsBase):
     """``operator = "every"``: every ``stride``-th variable from ``offset``."""
 
     operator: Literal["every"] = "every"
+    """The observation operator."""
     every_steps: int = Field(1, ge=1)
+    """Model steps between observation times (one analysis cycle)."""
     noise_std: float = Field(1.0, gt=0)
+    """Observation error standard deviation (state units): $R = \\sigma^2 I$."""
     stride: int = Field(ge=1)
+    """Observe every ``stride``-th variable (at most the state size)."""
     offset: int = Field(0, ge=0)
+    """Index of the first observed variable (less than ``stride``)."""
 
     def describe(self) -> str:
         return f"every {self.stride} variables"
@@ -224,9 +254,13 @@ class SubsetObsConfig(_ObsBase):
     """``operator = "subset"``: the variables at ``indices`` (0-based)."""
 
     operator: Literal["subset"] = "subset"
+    """The observation operator."""
     every_steps: int = Field(1, ge=1)
+    """Model steps between observation times (one analysis cycle)."""
     noise_std: float = Field(1.0, gt=0)
+    """Observation error standard deviation (state units): $R = \\sigma^2 I$."""
     indices: list[int] = Field(min_length=1)
+    """The observed variables (0-based, distinct, inside the state)."""
 
     def describe(self) -> str:
         return f"{len(self.indices)} variables"
@@ -236,9 +270,13 @@ class RandomObsConfig(_ObsBase):
     """``operator = "random"``: a share ``fraction`` of the variables, drawn at each time."""
 
     operator: Literal["random"] = "random"
+    """The observation operator."""
     every_steps: int = Field(1, ge=1)
+    """Model steps between observation times (one analysis cycle)."""
     noise_std: float = Field(1.0, gt=0)
+    """Observation error standard deviation (state units): $R = \\sigma^2 I$."""
     fraction: float = Field(gt=0, le=1)
+    """Share of the variables observed, drawn anew at every observation time."""
 
     def describe(self) -> str:
         return f"random {self.fraction:.0%} of the variables"
@@ -254,10 +292,14 @@ InflationKind = Literal["multiplicative", "rtps", "rtpp"]
 
 class _MethodBase(_Section):
     ensemble_size: int = Field(ge=2)
+    """Number of members $N$."""
     inflation: float | None = None
-    """Multiplicative factor (> 0), or the relaxation ``alpha`` in [0, 1] for RTPS/RTPP."""
+    """Multiplicative factor (> 0, default 1), or the relaxation ``alpha`` in [0, 1] for
+    RTPS/RTPP (then required)."""
     inflation_kind: InflationKind = "multiplicative"
+    """How ``inflation`` acts on the analysis anomalies."""
     rotate: bool = False
+    """Apply a random mean-preserving rotation to the analysis anomalies."""
 
     tag: ClassVar[str] = "name"
     title: ClassVar[str] = ""
@@ -292,7 +334,9 @@ class ETKFConfig(_MethodBase):
     """``name = "etkf"``: ensemble transform Kalman filter (symmetric square root)."""
 
     name: Literal["etkf"] = "etkf"
+    """The method."""
     rotate: bool = True
+    """Apply a random mean-preserving rotation to the analysis anomalies (DAPPER's ``rot=True``)."""
     title: ClassVar[str] = "ETKF"
 
 
@@ -300,7 +344,9 @@ class EnKFConfig(_MethodBase):
     """``name = "enkf"``: stochastic EnKF with perturbed observations."""
 
     name: Literal["enkf"] = "enkf"
+    """The method."""
     rotate: bool = False
+    """Apply a random mean-preserving rotation to the analysis anomalies."""
     title: ClassVar[str] = "EnKF"
 
 
@@ -308,8 +354,11 @@ class EnKFNConfig(_MethodBase):
     """``name = "enkf_n"``: finite-size EnKF; ``xN`` scales the hyperprior (default 1)."""
 
     name: Literal["enkf_n"] = "enkf_n"
+    """The method."""
     rotate: bool = True
+    """Apply a random mean-preserving rotation to the analysis anomalies."""
     xN: float = Field(1.0, gt=0)
+    """Scale of the hyperprior's constants (DAPPER's ``xN``; 1 is the plain EnKF-N)."""
     title: ClassVar[str] = "EnKF-N"
 
 
@@ -317,8 +366,12 @@ class LETKFConfig(_MethodBase):
     """``name = "letkf"``: local ETKF; ``localization_radius`` in grid units (DAPPER's)."""
 
     name: Literal["letkf"] = "letkf"
+    """The method."""
     rotate: bool = True
+    """Apply a random mean-preserving rotation to the analysis anomalies."""
     localization_radius: float = Field(4.0, gt=0)
+    """Gaspari-Cohn R-localization radius (grid units, DAPPER's convention: the taper is
+    0.634, about $e^{-1/2}$, at this distance)."""
     title: ClassVar[str] = "LETKF"
 
     def describe(self) -> str:
@@ -333,8 +386,11 @@ class EnKSConfig(_MethodBase):
     """
 
     name: Literal["enks"] = "enks"
+    """The method."""
     rotate: bool = False
+    """Rotate the analysis anomalies at random, keeping the mean (DAPPER's EnKS does not)."""
     lag: int = Field(10, ge=0)
+    """Smoother lag (cycles): every analysis also updates the ``lag`` previous ones."""
     title: ClassVar[str] = "EnKS"
 
     def describe(self) -> str:
@@ -355,6 +411,7 @@ class ExperimentConfig(_Section):
     burn_in: int = Field(ge=0)
     """Cycles (within ``cycles``) left out of time averages and the divergence check."""
     seed: int = Field(0, ge=0, lt=2**63)
+    """Seed of the truth, observations, initial ensemble and filter noise."""
     divergence_check: bool = True
     """Stop with ``diverged at cycle k`` when the filter loses the truth."""
     spinup_steps: int | None = Field(None, ge=0)
@@ -385,10 +442,16 @@ class Config(_Section):
     """
 
     model: ModelConfig
+    """The forecast model (and the truth's, unless ``[truth]`` is given)."""
     truth: ModelConfig | None = None
+    """A different model for the truth (model-error studies): same state size, ``dt``
+    dividing the observation interval."""
     observations: ObservationsConfig
+    """What is observed, how often and how noisily."""
     method: MethodConfig
+    """The data assimilation method."""
     experiment: ExperimentConfig
+    """Length, burn-in, seed and run-time settings."""
 
     @model_validator(mode="after")
     def _consistent(self):
