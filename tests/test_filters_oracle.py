@@ -242,6 +242,50 @@ def test_enkf_n_inflation_tends_to_one(N):
     assert np.all(ls - 1 <= hi) and np.all(ls - 1 >= -1.0 / N), (ls, hi)
 
 
+@pytest.mark.parametrize("N", [n + 2, 12, 40])
+def test_enkf_n_dual_without_eigendecomposition(N):
+    """Newton steps on the tridiagonal form find the eigenvalue-evaluated minimiser."""
+    from assimilax.da._base import ensemble_space
+    from assimilax.da.ensemble._enkf_n import (
+        _hyperprior,
+        dual_inflation,
+        dual_inflation_tridiagonal,
+        hyperprior_coeffs,
+        tridiagonal_form,
+    )
+
+    pb = _one_time_problem(N, seed=N + 7)
+    es = ensemble_space(pb["E"], pb["y"], pb["mask"], pb["op"], pb["noise"])
+    Y, d = es.Y, es.d
+    s2, V = jnp.linalg.eigh(Y @ Y.T)
+    s2 = jnp.maximum(s2, 0.0)
+    eN, cL = hyperprior_coeffs(s2, N)
+    l_eig = dual_inflation(s2, V.T @ (Y @ d), eN, cL, N - 1)
+    Q, diag, off = tridiagonal_form(Y @ Y.T)
+    T = jnp.diag(diag) + jnp.diag(off, 1) + jnp.diag(off, -1)
+    np.testing.assert_allclose(Q @ T @ Q.T, Y @ Y.T, atol=1e-12 * float(jnp.abs(Y @ Y.T).max()))
+    l_tri = dual_inflation_tridiagonal(Q, diag, off, Y @ d, eN, cL, N - 1)
+    np.testing.assert_allclose(float(l_tri), float(l_eig), rtol=1e-9)
+    # The hyperprior's trace form in the ones-complement basis equals the spectral form.
+    from assimilax.da._linalg import mean_preserving_basis
+
+    Vb = jnp.asarray(mean_preserving_basis(N))
+    Sp = Vb.T @ Y @ Y.T @ Vb
+    trace_inv = jnp.trace(jnp.linalg.inv(Sp + (N - 1) * jnp.eye(N - 1)))
+    coeffs = _hyperprior((N - 1) / N * (trace_inv + 1.0 / (N - 1)), N, 1.0, 0)
+    np.testing.assert_allclose(np.array(coeffs), np.array([eN, cL]), rtol=1e-12)
+
+
+def test_enkf_n_fused_and_two_step_paths_agree_in_mean_and_covariance():
+    pb = _one_time_problem(16, seed=5)
+    args = (pb["E"], pb["y"], pb["mask"], pb["op"], pb["noise"])
+    fused = EnKF_N().analysis(*args, key=jax.random.PRNGKey(3))
+    two_step = EnKF_N(fuse_rotation=False).analysis(*args, key=jax.random.PRNGKey(3))
+    _assert_close(np.mean(np.asarray(fused), 0), np.mean(np.asarray(two_step), 0), 1e-10, "mean")
+    _assert_close(sample_cov(fused), sample_cov(two_step), 1e-10, "covariance")
+    assert not np.allclose(np.asarray(fused), np.asarray(two_step))
+
+
 def test_enkf_n_without_observations_keeps_the_ensemble():
     """No data: the mode correction makes lambda = 1 exactly, so nothing changes."""
     pb = _one_time_problem(10, seed=3)
