@@ -28,3 +28,34 @@ from .inflation import NoInflation as NoInflation
 from .localization import GaspariCohn as GaspariCohn
 from .localization import Gaussian as Gaussian
 from .localization import NoLocalization as NoLocalization
+
+__all__ = [
+    "AbstractEnsembleFilter",
+    "AbstractEnsembleMethod",
+    "AbstractInvSqrt",
+    "AbstractTransformFilter",
+    "assimilate",
+    "AssimilationResult",
+    "EighInvSqrt",
+    "EnKF",
+    "EnKF_N",
+    "EnKS",
+    "ensemble",
+    "ensemble_space",
+    "EnsembleSpace",
+    "ETKF",
+    "GaspariCohn",
+    "Gaussian",
+    "haar_orthogonal",
+    "inflation",
+    "kalman",
+    "LETKF",
+    "localization",
+    "Multiplicative",
+    "NewtonSchulzInvSqrt",
+    "NoInflation",
+    "NoLocalization",
+    "rotate_anomalies",
+    "RTPP",
+    "RTPS",
+]

@@ -52,7 +52,7 @@ class NewtonSchulzInvSqrt(AbstractInvSqrt):
     (``N <= unroll_below``) are multiplied in a batch-last layout that XLA fuses well on
     CPU; larger ones use ``matmul``.
 
-    Args:
+    Attributes:
         tol: convergence tolerance on ``max|Z_k Y_k - I|``.
         max_iter: iteration cap.
         unroll_below: largest ``N`` multiplied by the unrolled batch-last kernel.

@@ -65,7 +65,9 @@ def kalman_filter(
     return KalmanResult(mf, Pf, ma, Pa)
 
 
-def rts_smoother(M: Float[Array, "state state"], filtered: KalmanResult):
+def rts_smoother(
+    M: Float[Array, "state state"], filtered: KalmanResult
+) -> tuple[Float[Array, "time state"], Float[Array, "time state state"]]:
     r"""Rauch-Tung-Striebel smoother over the analysis times of a :func:`kalman_filter` run.
 
     $G_k = P^a_k M^T (P^f_{k+1})^{-1}$,

@@ -52,7 +52,8 @@ def simulate_twin(
 
     Args:
         truth_model: the model that makes the truth.
-        operator, noise: how the truth is observed.
+        operator: the observation operator applied to the truth.
+        noise: the observation errors added to it.
         cycles: number of observation times (static).
         every_steps: model steps between observation times (static).
         ensemble_size: members of the initial ensemble (static).

@@ -13,3 +13,19 @@ from ._linear import LinearModel as LinearModel
 from ._lorenz63 import Lorenz63 as Lorenz63
 from ._lorenz96 import Lorenz96 as Lorenz96
 from ._two_scale import TwoScaleLorenz96 as TwoScaleLorenz96
+
+__all__ = [
+    "AbstractIntegrator",
+    "AbstractModel",
+    "AbstractODEModel",
+    "Euler",
+    "forecast",
+    "forecast_ensemble",
+    "has_noise",
+    "LinearModel",
+    "Lorenz63",
+    "Lorenz96",
+    "RK4",
+    "rollout",
+    "TwoScaleLorenz96",
+]

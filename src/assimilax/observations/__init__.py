@@ -12,3 +12,18 @@ from ._operators import RandomSubset as RandomSubset
 from ._operators import Subset as Subset
 from ._series import Observations as Observations
 from ._series import observe as observe
+
+__all__ = [
+    "AbstractObsNoise",
+    "AbstractObsOperator",
+    "CorrelatedNoise",
+    "DiagonalNoise",
+    "Every",
+    "Full",
+    "Grid",
+    "Linear",
+    "Observations",
+    "observe",
+    "RandomSubset",
+    "Subset",
+]

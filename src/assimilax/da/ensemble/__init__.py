@@ -5,3 +5,11 @@ from ._enkf_n import EnKF_N as EnKF_N
 from ._enks import EnKS as EnKS
 from ._etkf import ETKF as ETKF
 from ._letkf import LETKF as LETKF
+
+__all__ = [
+    "EnKF",
+    "EnKF_N",
+    "EnKS",
+    "ETKF",
+    "LETKF",
+]
