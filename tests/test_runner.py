@@ -29,6 +29,7 @@ SUMMARY_KEYS = {
     "rmse_analysis", "rmse_analysis_ci95", "rmse_forecast", "spread_analysis",
     "spread_forecast", "rmse_smoothed", "diverged", "diverged_at_cycle", "cycles",
     "wall_time_s", "cycles_per_second", "config", "seed", "version", "git_commit",
+    "resumed_at_cycle",
 }
 
 

@@ -53,10 +53,19 @@ def run_command(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
     ] = True,
+    flush_seconds: Annotated[
+        float,
+        typer.Option(
+            "--flush-seconds", min=0.0, metavar="SECONDS",
+            help="Longest wall time between two writes of the progress to DIR "
+                 "(0: after every chunk); an interruption loses at most this much work.",
+        ),
+    ] = 30.0,
 ) -> None:
     """Run a twin experiment and write results.nc, summary.json and figures into DIR.
 
-    The same config in the same DIR is not recomputed; a different one is refused.
+    The same config in the same DIR is not recomputed, an interrupted run of it is
+    resumed from its last checkpoint, and a different config is refused.
     """
     stdout, stderr = _consoles()
     try:
@@ -65,7 +74,9 @@ def run_command(
         raise _fail(stderr, f"error: {exc}\nNothing was run or written.", EXIT_BAD_INPUT) from None
     out_dir = out if out is not None else experiments.default_out_dir(config)
     try:
-        summary = experiments.run(cfg, out_dir, progress=progress, console=stderr)
+        summary = experiments.run(
+            cfg, out_dir, progress=progress, console=stderr, flush_seconds=flush_seconds
+        )
     except experiments.RunDirError as exc:
         raise _fail(stderr, f"error: {exc}", EXIT_BAD_INPUT) from None
     except experiments.DivergenceError as exc:

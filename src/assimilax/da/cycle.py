@@ -5,7 +5,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._ensemble import member_mean
 from ..metrics import rmse, spread
@@ -22,6 +22,9 @@ class AssimilationResult(eqx.Module):
         spread_forecast, spread_analysis: ensemble spread (DAPPER's ``rmv``), ``(time,)``.
         rmse_forecast, rmse_analysis: error of the means against ``truth``, ``(time,)``
             (``None`` without truth).
+        rank_counts: per cycle, how many state variables have the truth at each rank
+            among the analysis members (rank = members below it), ``(time, member + 1)``;
+            summed over cycles it is the rank histogram (``None`` without truth).
         lagged_mean: what a smoother emitted at each cycle (the final estimate of cycle
             ``k - lag``), ``(time, state)``; ``None`` for filters.
         smoothed_mean: smoother estimate for every cycle, ``(time, state)``, when the call
@@ -37,6 +40,7 @@ class AssimilationResult(eqx.Module):
     spread_analysis: Float[Array, " time"]
     rmse_forecast: Float[Array, " time"] | None
     rmse_analysis: Float[Array, " time"] | None
+    rank_counts: Int[Array, "time bins"] | None
     lagged_mean: Float[Array, "time state"] | None
     smoothed_mean: Float[Array, "time state"] | None
     ensembles: Float[Array, "time member state"] | None
@@ -118,6 +122,7 @@ def assimilate(
         if x_true is not None:
             out["rmse_forecast"] = rmse(mean_f, x_true)
             out["rmse_analysis"] = rmse(mean_a, x_true)
+            out["rank_counts"] = _rank_counts(ens_a, x_true)
         if save_ensembles:
             out["ensembles"] = ens_a
         return (ens_a, mstate), out
@@ -138,9 +143,17 @@ def assimilate(
         spread_analysis=out["spread_analysis"],
         rmse_forecast=out.get("rmse_forecast"),
         rmse_analysis=out.get("rmse_analysis"),
+        rank_counts=out.get("rank_counts"),
         lagged_mean=lagged,
         smoothed_mean=smoothed,
         ensembles=out.get("ensembles"),
         final_ensemble=ens,
         final_state=state,
     )
+
+
+def _rank_counts(ensemble: Float[Array, "member state"], truth: Float[Array, " state"]):
+    """Counts ``(member + 1,)`` of the truth's rank among the members over the variables."""
+    N = ensemble.shape[0]
+    ranks = jnp.sum(ensemble < truth[None, :], axis=0)
+    return jnp.sum(ranks[:, None] == jnp.arange(N + 1)[None, :], axis=0, dtype=jnp.int32)

@@ -3,6 +3,11 @@
 The assimilation runs as compiled chunks of ``[experiment] chunk_cycles`` cycles; between
 chunks the runner advances the progress bar and checks for divergence. The numbers do
 not depend on the chunking: the randomness of cycle ``k`` is ``fold_in(key, k)``.
+
+Progress is written to disk as it goes (``partial.zarr`` and ``checkpoint.npz``, see
+:mod:`assimilax.io._partial_run`), at least every ``flush_seconds``; an interrupted run
+resumes from its last checkpoint, with the same chunks and therefore the same numbers
+as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from rich.text import Text
 from .. import __version__, plotting
 from .. import io as rio
 from ..da import assimilate
+from ..io import _partial_run as partial_run
 from ..metrics import time_mean_ci
 from ..observations import Observations
 from ._build import Setup, build
@@ -42,6 +48,9 @@ from ._twin import climatological_rms, simulate_twin, twin_keys
 
 DIVERGENCE_WINDOW = 100
 """Cycles over which the analysis RMSE is averaged by the divergence check."""
+
+FLUSH_SECONDS = 30.0
+"""Default longest wall time between two writes of a run's progress to disk."""
 
 _names = rio.names
 
@@ -80,6 +89,8 @@ class Summary:
         cycles_per_second: ``cycles / wall_time_s``.
         config: the resolved config (every default written out).
         seed, version, git_commit: provenance.
+        resumed_at_cycle: the cycle this process resumed an interrupted run at, else
+            ``None`` (``wall_time_s`` then counts this process only).
         out_dir: the run directory (not stored).
         reused: ``True`` when the run was found finished on disk, not recomputed.
     """
@@ -99,6 +110,7 @@ class Summary:
     seed: int
     version: str
     git_commit: str
+    resumed_at_cycle: int | None = None
     out_dir: Path | None = dataclasses.field(default=None, compare=False)
     reused: bool = dataclasses.field(default=False, compare=False)
 
@@ -113,10 +125,11 @@ class Summary:
         cls, data: dict[str, Any], *, out_dir: Path | None = None, reused: bool = False
     ) -> Summary:
         fields = {f.name for f in dataclasses.fields(cls)} - {"out_dir", "reused"}
-        missing = fields - set(data)
+        optional = {"resumed_at_cycle"}
+        missing = fields - optional - set(data)
         if missing:
             raise ValueError(f"summary is missing {sorted(missing)}")
-        return cls(**{k: data[k] for k in fields}, out_dir=out_dir, reused=reused)
+        return cls(**{k: data[k] for k in fields if k in data}, out_dir=out_dir, reused=reused)
 
 
 def default_out_dir(config_path: str | Path | None) -> Path:
@@ -159,17 +172,21 @@ def run(
     *,
     progress: bool = True,
     console: Console | None = None,
+    flush_seconds: float = FLUSH_SECONDS,
 ) -> Summary:
     """Run a twin experiment and write ``results.nc``, ``summary.json`` and figures.
 
     A finished run of the same config in ``out_dir`` is not recomputed: its summary is
-    returned (``reused=True``). Float64 is switched on for the process.
+    returned (``reused=True``); an interrupted one is resumed from its last checkpoint.
+    Float64 is switched on for the process.
 
     Args:
         config: a validated config.
         out_dir: the run directory (created).
         progress: show a progress bar.
         console: where the progress bar goes (default: standard error).
+        flush_seconds: longest wall time between two writes of the progress to disk
+            (``0``: after every chunk); an interruption loses at most this much work.
 
     Returns:
         The run's :class:`Summary`.
@@ -198,14 +215,16 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     rio.write_text_atomic(out_dir / _names.CONFIG_FILE, config.to_toml())
 
+    commit = git_commit()
     console = console or Console(stderr=True)
     with _progress_bar(console, progress) as bar:
         task = bar.add_task("simulating the twin", total=None)
         twin, observations = _twin(setup, config)
         clim = float(climatological_rms(twin.truth))
         bar.update(task, total=1, completed=1)
-        record, state, done, divergence = _assimilate_all(setup, config, twin, observations,
-                                                          clim, bar)
+        record, state, done, divergence, resumed = _assimilate_all(
+            setup, config, twin, observations, clim, bar, out_dir, commit, flush_seconds
+        )
     if divergence is None:
         divergence = _find_divergence(record["rmse_analysis"], exp.burn_in, clim,
                                       _window(config))
@@ -219,8 +238,7 @@ def run(
     else:
         record.pop("lagged_mean", None)
 
-    commit = git_commit()
-    _write_results(out_dir, config, setup, record, truth, clim, divergence, commit)
+    _write_results(out_dir, config, setup, record, truth, clim, divergence, commit, resumed)
     means = {
         key: _time_mean(record.get(key), exp.burn_in)
         for key in ("rmse_forecast", "spread_analysis", "spread_forecast", "rmse_smoothed")
@@ -242,9 +260,11 @@ def run(
         seed=exp.seed,
         version=__version__,
         git_commit=commit,
+        resumed_at_cycle=resumed,
         out_dir=out_dir,
     )
     rio.write_json(out_dir / _names.SUMMARY_FILE, summary.to_dict())
+    partial_run.remove_partial(out_dir)
     if divergence is not None and exp.divergence_check:
         raise DivergenceError(divergence[0], divergence[1], _advice(config))
     return summary
@@ -270,16 +290,31 @@ def _twin(setup: Setup, config: Config):
     return twin, observations
 
 
-def _assimilate_all(setup, config, twin, observations, clim, bar):
-    """Chunk by chunk; returns the host record, the method state, cycles done, divergence."""
+def _assimilate_all(setup, config, twin, observations, clim, bar, out_dir, commit,
+                    flush_seconds):
+    """Chunk by chunk, resuming from a checkpoint in ``out_dir`` if there is one.
+
+    Returns the host record, the method state, cycles done, the divergence (or ``None``)
+    and the cycle resumed at (or ``None``).
+    """
     exp = config.experiment
     cycles, chunk = exp.cycles, exp.chunk_cycles
     key = twin_keys(jax.random.key(exp.seed))["assimilation"]
-    ensemble, state = twin.ensemble0, setup.method.init(twin.ensemble0)
-    pieces: dict[str, list[np.ndarray]] = {}
-    task = bar.add_task("assimilating (compiling)", total=cycles)
-    done, divergence = 0, None
-    for a in range(0, cycles, chunk):
+    ensemble0 = twin.ensemble0
+    carry = (ensemble0, setup.method.init(ensemble0))
+    checkpoint, pieces = _resume(out_dir, carry, cycles, chunk)
+    if checkpoint is None:
+        start, pieces = 0, {}
+        _create_partial(out_dir, config, carry, commit)
+    else:
+        start, carry = checkpoint
+    ensemble, state = carry
+    resumed = start if start > 0 else None
+    task = bar.add_task("assimilating (compiling)", total=cycles, completed=start)
+    done, divergence = start, None
+    pending: dict[str, list[np.ndarray]] = {}
+    flushed, last_flush = start, time.perf_counter()
+    for a in range(start, cycles, chunk):
         b = min(a + chunk, cycles)
         result = _assimilate_chunk(
             setup.model, setup.method, observations[a:b], ensemble, state,
@@ -293,10 +328,12 @@ def _assimilate_all(setup, config, twin, observations, clim, bar):
             "spread_forecast": result.spread_forecast,
             "analysis_mean": result.mean_analysis,
             "lagged_mean": result.lagged_mean,
+            "rank_counts": result.rank_counts,
         })
         for name, value in host.items():
             if value is not None:
                 pieces.setdefault(name, []).append(np.asarray(value))
+                pending.setdefault(name, []).append(np.asarray(value))
         done = b
         bar.update(task, completed=done, description="assimilating")
         if exp.divergence_check:
@@ -304,8 +341,60 @@ def _assimilate_all(setup, config, twin, observations, clim, bar):
             divergence = _find_divergence(rmse_so_far, exp.burn_in, clim, _window(config))
             if divergence is not None:
                 break
+        if done == cycles or time.perf_counter() - last_flush >= flush_seconds:
+            partial_run.write_partial(
+                out_dir, flushed, {k: np.concatenate(v) for k, v in pending.items()}
+            )
+            partial_run.save_checkpoint(
+                out_dir, done, [np.asarray(x) for x in jax.tree.leaves((ensemble, state))]
+            )
+            pending, flushed, last_flush = {}, done, time.perf_counter()
     record = {name: np.concatenate(parts) for name, parts in pieces.items()}
-    return record, state, done, divergence
+    return record, state, done, divergence, resumed
+
+
+def _record_arrays(config: Config, carry) -> dict:
+    """Name -> (shape, dims, dtype) of every per-cycle record of this run."""
+    cycles = config.experiment.cycles
+    members, n = carry[0].shape
+    arrays = {name: ((cycles,), (_names.TIME,), np.float64) for name in (
+        "rmse_analysis", "rmse_forecast", "spread_analysis", "spread_forecast")}
+    arrays["analysis_mean"] = ((cycles, n), (_names.TIME, _names.STATE), np.float64)
+    arrays["rank_counts"] = ((cycles, members + 1), (_names.TIME, _names.RANK), np.int32)
+    if isinstance(config.method, EnKSConfig):
+        arrays["lagged_mean"] = ((cycles, n), (_names.TIME, _names.STATE), np.float64)
+    return arrays
+
+
+def _create_partial(out_dir: Path, config: Config, carry, commit: str) -> None:
+    partial_run.create_partial_store(
+        out_dir,
+        _record_arrays(config, carry),
+        chunk_cycles=config.experiment.chunk_cycles,
+        attrs={"config": config.to_toml(), "seed": config.experiment.seed,
+               "version": __version__, "git_commit": commit},
+    )
+
+
+def _resume(out_dir: Path, carry, cycles: int, chunk: int):
+    """``((done, carry), pieces)`` from a usable checkpoint in ``out_dir``, else
+    ``(None, None)``. A checkpoint is used only if its carried arrays have the shapes of
+    this run's and it ends on a chunk boundary, so resumed chunks are the same programs
+    on the same inputs as in an uninterrupted run."""
+    found = partial_run.load_checkpoint(out_dir)
+    if found is None:
+        return None, None
+    done, leaves = found
+    reference = jax.tree.leaves(carry)
+    fits = len(leaves) == len(reference) and all(
+        leaf.shape == ref.shape and leaf.dtype == ref.dtype
+        for leaf, ref in zip(leaves, reference, strict=True)
+    )
+    if not fits or not 0 < done <= cycles or (done % chunk and done != cycles):
+        return None, None
+    restored = jax.tree.unflatten(jax.tree.structure(carry), [jnp.asarray(x) for x in leaves])
+    pieces = {name: [values] for name, values in partial_run.read_partial(out_dir, done).items()}
+    return (done, restored), pieces
 
 
 def _window(config: Config) -> int:
@@ -423,7 +512,8 @@ def _fmt(value: Any) -> str:
         return repr(value)
 
 
-def _write_results(out_dir, config, setup, record, truth, clim, divergence, commit) -> None:
+def _write_results(out_dir, config, setup, record, truth, clim, divergence, commit,
+                   resumed) -> None:
     done = truth.shape[0]
     time_ = (np.arange(done) + 1) * setup.interval
     series = {k: record[k] for k in _names.SERIES if k in record}
@@ -443,7 +533,11 @@ def _write_results(out_dir, config, setup, record, truth, clim, divergence, comm
         "climatological_rms": clim,
         "diverged": divergence is not None,
         "diverged_at_cycle": -1 if divergence is None else divergence[0],
+        "resumed_at_cycle": -1 if resumed is None else resumed,
     }
+    histograms = {}
+    if "rank_counts" in record and done > config.experiment.burn_in:
+        histograms["rank_histogram"] = record["rank_counts"][config.experiment.burn_in:].sum(0)
     dataset = rio.results_dataset(
         time=time_,
         cycle=np.arange(done),
@@ -451,6 +545,7 @@ def _write_results(out_dir, config, setup, record, truth, clim, divergence, comm
         series=series,
         fields=fields,
         attrs=attrs,
+        histograms=histograms,
     )
     rio.write_results(out_dir / _names.RESULTS_FILE, dataset)
     subtitle = f"{title}\nobserved: {attrs['observations']}"

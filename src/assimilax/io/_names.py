@@ -28,6 +28,14 @@ FIELDS = {
 }
 """Per-cycle states on ``(time, x)`` and their long names."""
 
+RANK = "rank"
+"""Bins of the rank histogram: the truth's rank among ``N`` members, 0 to ``N``."""
+
+HISTOGRAMS = {
+    "rank_histogram": "rank of the truth among the analysis members (after burn-in)",
+}
+"""Counts on ``(rank,)`` and their long names."""
+
 STATE_UNITS = "state units"
 TIME_UNITS = "model time units"
 

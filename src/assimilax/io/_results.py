@@ -31,6 +31,7 @@ def results_dataset(
     series: Mapping[str, np.ndarray],
     fields: Mapping[str, np.ndarray],
     attrs: Mapping[str, Any],
+    histograms: Mapping[str, np.ndarray] | None = None,
 ) -> xr.Dataset:
     """Assemble the results dataset.
 
@@ -41,6 +42,7 @@ def results_dataset(
         series: per-cycle scalars ``(time,)``, named as in :data:`names.SERIES`.
         fields: per-cycle states ``(time, x)``, named as in :data:`names.FIELDS`.
         attrs: global attributes (config, seed, version, git commit, ...).
+        histograms: counts ``(rank,)``, named as in :data:`names.HISTOGRAMS`.
 
     Returns:
         An ``xarray.Dataset`` on dimensions ``time`` and ``x``.
@@ -65,6 +67,13 @@ def results_dataset(
             raise KeyError(f"results_dataset: unknown field {key!r}; known: {list(names.FIELDS)}")
         data_vars[key] = ((names.TIME, names.STATE), np.asarray(values, float),
                           {"long_name": names.FIELDS[key], "units": names.STATE_UNITS})
+    for key, counts in (histograms or {}).items():
+        if key not in names.HISTOGRAMS:
+            raise KeyError(
+                f"results_dataset: unknown histogram {key!r}; known: {list(names.HISTOGRAMS)}"
+            )
+        data_vars[key] = (names.RANK, np.asarray(counts, np.int64),
+                          {"long_name": names.HISTOGRAMS[key], "units": "count"})
     return xr.Dataset(data_vars, coords, attrs={k: _attr(v) for k, v in attrs.items()})
 
 
