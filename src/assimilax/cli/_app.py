@@ -119,3 +119,4 @@ def main() -> None:
 
 
 from . import _plot as _plot  # noqa: E402  (registers `assimilax plot`)
+from . import _sweep as _sweep  # noqa: E402  (registers `assimilax sweep`, extends `show`)

@@ -1,4 +1,4 @@
-"""Experiments: the twin simulation (pure JAX), config schema, runner and presets.
+"""Experiments: the twin simulation (pure JAX), config schema, runner, sweeps and presets.
 
 The twin simulation is imported eagerly and needs JAX only. The config schema
 (pydantic), the builders and the runner (files, figures) are loaded on first use, so
@@ -31,6 +31,13 @@ if TYPE_CHECKING:
     from ._run import load_summary as load_summary
     from ._run import run as run
     from ._runtime import configure_runtime as configure_runtime
+    from ._sweep import SchedulerError as SchedulerError
+    from ._sweep import Sweep as Sweep
+    from ._sweep import SweepDirError as SweepDirError
+    from ._sweep import SweepError as SweepError
+    from ._sweep import SweepResult as SweepResult
+    from ._sweep import load_sweep as load_sweep
+    from ._sweep import sweep as sweep
 
 _LAZY = {
     "Setup": "_build",
@@ -50,6 +57,13 @@ _LAZY = {
     "load_summary": "_run",
     "run": "_run",
     "configure_runtime": "_runtime",
+    "SchedulerError": "_sweep",
+    "Sweep": "_sweep",
+    "SweepDirError": "_sweep",
+    "SweepError": "_sweep",
+    "SweepResult": "_sweep",
+    "load_sweep": "_sweep",
+    "sweep": "_sweep",
 }
 
 

@@ -1,27 +1,40 @@
-"""Files of a run: ``results.nc`` (xarray/netCDF), ``summary.json``, ``config.toml``.
+"""Files of a run: ``results.nc`` (xarray/netCDF), ``summary.json``, ``config.toml``; of a
+sweep: ``sweep.zarr`` (:mod:`assimilax.io.sweep_store`).
 
 The only package that touches xarray and netCDF; dimension and file names live in
 :mod:`assimilax.io.names`.
 """
 
 from . import _names as names
+from . import _sweep_store as sweep_store
 from ._files import read_json as read_json
 from ._files import write_json as write_json
 from ._files import write_text_atomic as write_text_atomic
 from ._results import read_results as read_results
 from ._results import results_dataset as results_dataset
 from ._results import write_results as write_results
+from ._sweep_store import create_sweep_store as create_sweep_store
+from ._sweep_store import open_sweep as open_sweep
+from ._sweep_store import read_sweep_attrs as read_sweep_attrs
+from ._sweep_store import read_sweep_done as read_sweep_done
+from ._sweep_store import write_sweep_points as write_sweep_points
 from ._toml import dumps_toml as dumps_toml
 from ._toml import toml_value as toml_value
 
 __all__ = [
+    "create_sweep_store",
     "dumps_toml",
     "names",
+    "open_sweep",
     "read_json",
     "read_results",
+    "read_sweep_attrs",
+    "read_sweep_done",
     "results_dataset",
+    "sweep_store",
     "toml_value",
     "write_json",
     "write_results",
+    "write_sweep_points",
     "write_text_atomic",
 ]
