@@ -119,4 +119,5 @@ def main() -> None:
 
 
 from . import _plot as _plot  # noqa: E402  (registers `assimilax plot`)
+from . import _reproduce as _reproduce  # noqa: E402  (registers `assimilax reproduce`)
 from . import _sweep as _sweep  # noqa: E402  (registers `assimilax sweep`, extends `show`)

@@ -1,0 +1,129 @@
+"""``assimilax reproduce``: run a preset named after a paper and check its claims."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from ..experiments import presets
+from ..io import write_text_atomic
+from ._app import EXIT_BAD_INPUT, _consoles, _fail, app
+
+EXIT_CLAIM_FAILED = 1
+
+
+def _list_text() -> str:
+    lines = ["Presets (assimilax reproduce NAME [--quick] [--out DIR]):", ""]
+    for p in presets.PRESETS.values():
+        lines += [f"{p.name}  ({len(p.claims)} claims)", f"  {p.description}",
+                  f"  Source: {p.reference}", ""]
+    return "\n".join(lines)
+
+
+def _claims_table(result: "presets.Reproduction") -> Table:
+    version = "quick" if result.quick else "full"
+    table = Table(title=f"{result.preset} ({version}): {result.out_dir}", title_justify="left",
+                  header_style="bold")
+    table.add_column("claim")
+    table.add_column("ours (95 %)", justify="right")
+    table.add_column("paper", justify="right")
+    table.add_column("tolerance", justify="right")
+    table.add_column("holds")
+    for c in result.claims:
+        if c.ours is None:
+            ours = c.note or "-"
+        else:
+            ours = f"{c.ours:.4g} ± {c.ours_ci95 or 0:.2g}"
+        paper = f"{c.paper:g}" if c.relation == "approx" else f"{c.symbol} {c.paper:g}"
+        tol = "-" if c.tolerance is None else f"±{c.tolerance:.2g}"
+        table.add_row(c.claim, ours, paper, tol, "yes" if c.holds else "NO",
+                      style=None if c.holds else "bold red")
+    return table
+
+
+@app.command("reproduce")
+def reproduce_command(
+    name: Annotated[
+        str | None,
+        typer.Argument(metavar="NAME", help="A preset (see --list), e.g. sakov2008."),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Shorter runs (minutes); tolerances widen with "
+                           "their wider intervals.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", metavar="DIR",
+                     help="Output directory; with --all, the directory of the presets' "
+                          "directories.",
+                     show_default="runs/reproduce/NAME, or NAME-quick with --quick"),
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the presets and exit.")] = False,
+    all_: Annotated[bool, typer.Option("--all", help="Run every preset.")] = False,
+    table: Annotated[
+        Path | None,
+        typer.Option("--table", metavar="FILE",
+                     help="Also write one markdown table of every claim run "
+                          "(e.g. docs/reproduction.md)."),
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Print a line per member.")
+    ] = True,
+) -> None:
+    """Run a paper's set-up and check its published numbers.
+
+    Writes summary.json (the claims, each {claim, ours, paper, tolerance, holds}; the
+    members' configs, seeds and statistics; version and commit) and claims.md into DIR.
+    Finished members in DIR are reused. Exits with status 1 when a claim fails.
+    """
+    stdout, stderr = _consoles()
+    if list_:
+        stdout.print(_list_text(), markup=False, highlight=False)
+        return
+    if all_ and name is not None:
+        raise _fail(stderr, f"error: give a preset NAME or --all, not both (got {name!r}).",
+                    EXIT_BAD_INPUT)
+    if not all_ and name is None:
+        raise _fail(stderr, "error: give a preset NAME, --all or --list; presets: "
+                    f"{', '.join(presets.preset_names())}.", EXIT_BAD_INPUT)
+    try:
+        chosen = list(presets.PRESETS.values()) if all_ else [presets.get_preset(name)]
+    except presets.UnknownPresetError as exc:
+        raise _fail(stderr, f"error: {exc}", EXIT_BAD_INPUT) from None
+
+    def out_dir(preset) -> Path:
+        if all_:
+            return presets.default_out_dir(preset.name, quick, root=out or "runs/reproduce")
+        return out if out is not None else presets.default_out_dir(preset.name, quick)
+
+    def log(line: str) -> None:
+        if progress:
+            stderr.print(line, markup=False)
+
+    results = []
+    for preset in chosen:
+        try:
+            result = presets.reproduce(preset, out_dir(preset), quick=quick, log=log)
+        except presets.ReproduceDirError as exc:
+            raise _fail(stderr, f"error: {exc}", EXIT_BAD_INPUT) from None
+        stdout.print(_claims_table(result))
+        results.append(result)
+    if table is not None:
+        flags = (" --all" if all_ else f" {chosen[0].name}") + (" --quick" if quick else "")
+        command = f"assimilax reproduce{flags} --table {table}"
+        table.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(table, presets.reproduction_table(results, command=command))
+        stdout.print(f"wrote {table}", markup=False)
+    failed = [(r, c) for r in results for c in r.failed]
+    total = sum(len(r.claims) for r in results)
+    if failed:
+        lines = "\n".join(
+            f"  {r.preset}: {c.claim}: "
+            + (c.note or f"ours {c.ours:.4g}, paper {c.paper:g}, tolerance ±{c.tolerance:.2g}")
+            for r, c in failed
+        )
+        raise _fail(stderr, f"error: {len(failed)} of {total} claims do not hold:\n{lines}\n"
+                    f"Details in {', '.join(str(r.out_dir) for r in results)}.",
+                    EXIT_CLAIM_FAILED)
+    stdout.print(f"All {total} claims hold.", markup=False)

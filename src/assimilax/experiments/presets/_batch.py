@@ -1,0 +1,168 @@
+"""Run the seeds of one member as one vmapped program and reduce them to time means.
+
+Each seed is the twin experiment ``assimilax run`` makes of the member's config with that
+``[experiment] seed``: the same keys, spin-up, truth, observations, initial ensemble and
+filter randomness. The numbers agree with ``assimilax run`` statistically, not to the
+last bit: the vmapped program is compiled differently, and the chaotic truth amplifies
+the last-bit differences.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ... import __version__
+from ...da import assimilate
+from ...metrics import time_mean_ci
+from ...observations import Observations
+from .._build import build
+from .._run import DIVERGENCE_WINDOW, _find_divergence, git_commit
+from .._twin import climatological_rms, simulate_twin, twin_keys
+from ._preset import STATISTICS, Member
+
+
+@dataclasses.dataclass
+class MemberRun:
+    """The per-seed time means of one member: what ``members/<name>.json`` holds.
+
+    Attributes:
+        name: the member's name.
+        config: the member's resolved config (``[experiment] seed`` = the first seed).
+        seeds: the seeds run.
+        cycles, burn_in: analysis cycles per seed and those left out of the time means.
+        statistics: ``{statistic: {"mean": [per seed], "ci95": [per seed]}}`` for the
+            statistics of :data:`STATISTICS` the method has; ``ci95`` is the
+            autocorrelation-corrected half-width of :func:`assimilax.metrics.time_mean_ci`.
+            Non-finite values are ``None``.
+        diverged_at_cycle: per seed, the cycle where the filter lost the truth (the
+            criterion of ``assimilax run``), else ``None``.
+        wall_time_s: seconds to build, compile and run all seeds.
+        version, git_commit: provenance.
+        reused: found finished on disk, not recomputed (not stored).
+    """
+
+    name: str
+    config: dict[str, Any]
+    seeds: list[int]
+    cycles: int
+    burn_in: int
+    statistics: dict[str, dict[str, list[float | None]]]
+    diverged_at_cycle: list[int | None]
+    wall_time_s: float
+    version: str
+    git_commit: str
+    reused: bool = dataclasses.field(default=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        del data["reused"]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, reused: bool = False) -> MemberRun:
+        fields = {f.name for f in dataclasses.fields(cls)} - {"reused"}
+        missing = fields - set(data)
+        if missing:
+            raise ValueError(f"member record is missing {sorted(missing)}")
+        return cls(**{k: data[k] for k in fields}, reused=reused)
+
+    def matches(self, member: Member) -> bool:
+        """Whether this record is a run of ``member`` (same config and seeds)."""
+        return (self.seeds == list(member.seeds)
+                and self.config == member.config_for(member.seeds[0]).to_dict())
+
+    @property
+    def diverged(self) -> bool:
+        return any(c is not None for c in self.diverged_at_cycle)
+
+
+@eqx.filter_jit
+def _run_seeds(truth_model, model, operator, noise, method, keys, *, cycles, truth_every_steps,
+               every_steps, ensemble_size, spinup_steps, initial_std):
+    """Per-cycle series ``(seed, cycle)`` of every statistic, and the truth's climate RMS."""
+
+    def one(key):
+        twin = simulate_twin(
+            truth_model, operator, noise,
+            cycles=cycles, every_steps=truth_every_steps, ensemble_size=ensemble_size,
+            key=key, spinup_steps=spinup_steps, initial_std=initial_std,
+        )
+        obs = twin.observations
+        observations = Observations(obs.operator, obs.noise, obs.y, obs.mask, every_steps)
+        res = assimilate(model, observations, method, twin.ensemble0,
+                         key=twin_keys(key)["assimilation"], truth=twin.truth)
+        anomaly = twin.truth - jnp.mean(twin.truth, axis=0)
+        series = {
+            "rmse_analysis": res.rmse_analysis,
+            "rmse_forecast": res.rmse_forecast,
+            "spread_analysis": res.spread_analysis,
+            "spread_forecast": res.spread_forecast,
+            "climatology": jnp.sqrt(jnp.mean(anomaly**2, axis=-1)),
+        }
+        if res.smoothed_mean is not None:
+            series["rmse_smoothed"] = jnp.sqrt(
+                jnp.mean((res.smoothed_mean - twin.truth) ** 2, axis=-1))
+        return series, climatological_rms(twin.truth)
+
+    return jax.vmap(one)(keys)
+
+
+def run_member(member: Member) -> MemberRun:
+    """Run every seed of ``member`` (one compiled, vmapped program) and reduce.
+
+    Float64 must be on (:func:`assimilax.experiments.configure_runtime`).
+
+    Returns:
+        The :class:`MemberRun`: per-seed time means after burn-in, their 95 % half-widths
+        and the divergence check of each seed.
+    """
+    t0 = time.perf_counter()
+    config = member.config_for(member.seeds[0])
+    setup = build(config)
+    exp = config.experiment
+    keys = jnp.stack([jax.random.key(s) for s in member.seeds])
+    series, clim = _run_seeds(
+        setup.truth_model, setup.model, setup.operator, setup.noise, setup.method, keys,
+        cycles=exp.cycles, truth_every_steps=setup.truth_every_steps,
+        every_steps=setup.every_steps, ensemble_size=config.method.ensemble_size,
+        spinup_steps=setup.spinup_steps, initial_std=exp.initial_std,
+    )
+    series, clim = jax.device_get((series, clim))
+    window = min(DIVERGENCE_WINDOW, exp.cycles - exp.burn_in)
+    statistics: dict[str, dict[str, list[float | None]]] = {}
+    for name in STATISTICS:
+        if name not in series:
+            continue
+        pairs = [_time_mean(np.asarray(s), exp.burn_in) for s in series[name]]
+        statistics[name] = {"mean": [m for m, _ in pairs], "ci95": [h for _, h in pairs]}
+    diverged = []
+    for rmse, threshold in zip(series["rmse_analysis"], clim, strict=True):
+        found = _find_divergence(np.asarray(rmse), exp.burn_in, float(threshold), window)
+        diverged.append(None if found is None else found[0])
+    return MemberRun(
+        name=member.name,
+        config=config.to_dict(),
+        seeds=list(member.seeds),
+        cycles=exp.cycles,
+        burn_in=exp.burn_in,
+        statistics=statistics,
+        diverged_at_cycle=diverged,
+        wall_time_s=time.perf_counter() - t0,
+        version=__version__,
+        git_commit=git_commit(),
+    )
+
+
+def _time_mean(series: np.ndarray, burn_in: int) -> tuple[float | None, float | None]:
+    """Mean after burn-in and its half-width; ``None`` when a value there is not finite."""
+    if not np.all(np.isfinite(series[burn_in:])):
+        return None, None
+    mean, half = time_mean_ci(series, burn_in=burn_in)
+    return mean, (half if np.isfinite(half) else None)

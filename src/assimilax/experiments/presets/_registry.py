@@ -1,0 +1,42 @@
+"""The presets by name."""
+
+from __future__ import annotations
+
+import difflib
+
+from ._preset import Preset
+from ._sakov2008 import SAKOV2008
+from ._sakov2012 import SAKOV2012
+from ._wilks2005 import WILKS2005
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (SAKOV2008, SAKOV2012, WILKS2005)}
+"""Every preset, by name, in the order ``assimilax reproduce --list`` shows them."""
+
+
+class UnknownPresetError(KeyError):
+    """No preset has that name; the message lists the presets."""
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def preset_names() -> list[str]:
+    """The names of the presets."""
+    return list(PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``.
+
+    Raises:
+        UnknownPresetError: no such preset; the message lists them and suggests the closest.
+    """
+    try:
+        return PRESETS[name]
+    except KeyError:
+        close = difflib.get_close_matches(name, PRESETS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise UnknownPresetError(
+            f"unknown preset {name!r}{hint}; presets: {', '.join(PRESETS)}. "
+            "See `assimilax reproduce --list`."
+        ) from None

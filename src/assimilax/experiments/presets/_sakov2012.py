@@ -1,0 +1,62 @@
+"""``sakov2012``: ensemble filters on Lorenz-63 with sparse observations.
+
+Set-up (DAPPER's ``dapper/mods/Lorenz63/sakov2012.py``, after Table 1 of Sakov, Oliver &
+Bertino 2012): Lorenz-63 (sigma 10, rho 28, beta 8/3), dt = 0.01 (RK4), all three
+variables observed every 25 steps (0.25 time units) with R = 2 I. The published numbers
+are the time-mean analysis RMSEs DAPPER records there ("Suggested tuning"):
+``EnKF('Sqrt', N=10, infl=1.02, rot=True)`` (the ETKF) 0.60, ``EnKF_N(N=10, rot=True)``
+0.54, ``EnKF_N(N=3)`` 0.60.
+
+The other ensemble lines of that list sit at the edge of ±10 % here and are not claimed:
+``EnKF('Sqrt', N=3, infl=1.30)`` 0.80 (ours 0.86, +7 %) and ``EnKF('PertObs', N=10,
+infl=1.04)`` 0.65 (ours 0.72, +10 %, seeds from 0.66 to 0.86).
+
+Errors on Lorenz-63 with 0.25 time units between analyses are intermittent: the time mean
+of one seed over 5,000 cycles scatters by about ±7 % between seeds, and the AR(1) interval
+of one run underestimates that scatter by half. The claims therefore rest on the mean of
+16 seeds, with the between-seed Student-t interval in the tolerance.
+
+Full version: 16 seeds x 6,000 cycles, burn-in 1,000. Quick version: 16 seeds x 1,500
+cycles, burn-in 200.
+
+Refs: Sakov, Oliver & Bertino (2012), Mon. Wea. Rev. 140, 1988-2004. Bocquet (2011),
+Nonlin. Processes Geophys. 18, 735-750.
+"""
+
+from ._common import lorenz63_sparse
+from ._preset import Claim, Member, Preset
+
+SEEDS = tuple(range(16))
+
+_METHODS = {  # member name: [method] section
+    "etkf_10": {"name": "etkf", "ensemble_size": 10, "inflation": 1.02, "rotate": True},
+    "enkf_n_10": {"name": "enkf_n", "ensemble_size": 10, "rotate": True},
+    "enkf_n_3": {"name": "enkf_n", "ensemble_size": 3, "rotate": False},
+}
+
+
+def _members(quick: bool) -> tuple[Member, ...]:
+    cycles, burn_in = (1500, 200) if quick else (6000, 1000)
+    return tuple(
+        Member(name, lorenz63_sparse(method, cycles=cycles, burn_in=burn_in), SEEDS)
+        for name, method in _METHODS.items()
+    )
+
+
+SAKOV2012 = Preset(
+    name="sakov2012",
+    reference=(
+        "Sakov, Oliver & Bertino (2012), MWR 140, 1988-2004, Table 1 set-up; numbers as "
+        "recorded in DAPPER's dapper/mods/Lorenz63/sakov2012.py (checked with DAPPER 1.8.1)"
+    ),
+    description=(
+        "Lorenz-63, dt=0.01, all variables observed every 25 steps, R=2I: ETKF and EnKF-N; "
+        "time-mean analysis RMSE."
+    ),
+    members=_members,
+    claims=(
+        Claim("ETKF N=10, infl 1.02, rotated: analysis RMSE ≈ 0.60", "etkf_10", 0.60),
+        Claim("EnKF-N N=10, rotated: analysis RMSE ≈ 0.54", "enkf_n_10", 0.54),
+        Claim("EnKF-N N=3: analysis RMSE ≈ 0.60", "enkf_n_3", 0.60),
+    ),
+)
