@@ -12,10 +12,15 @@ import itertools
 import os
 import tomllib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ._style import new_figure, save
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from matplotlib.axes import Axes
 
 SEED = "seed"
 ENSEMBLE_SIZE = "ensemble_size"
@@ -67,7 +72,9 @@ def _name(variable: str) -> str:
     return _SHORT.get(variable, variable)
 
 
-def plot_sweep_heatmap(ds, x: str, y: str, *, variable: str = "rmse_analysis", ax=None):
+def plot_sweep_heatmap(
+    ds: xr.Dataset, x: str, y: str, *, variable: str = "rmse_analysis", ax: Axes | None = None
+) -> Axes:
     """Heat map of the time-mean ``variable`` over the axes ``x`` and ``y``.
 
     The classic tuning chart of data assimilation (e.g. inflation against ensemble
@@ -77,7 +84,8 @@ def plot_sweep_heatmap(ds, x: str, y: str, *, variable: str = "rmse_analysis", a
 
     Args:
         ds: a sweep dataset.
-        x, y: two of its dimensions.
+        x: the dimension along the horizontal axis.
+        y: another dimension, along the vertical axis.
         variable: a time-mean variable of the store.
         ax: matplotlib axes to draw into (e.g. from ``plt.subplots()``); default: a new
             figure (``ax.figure``).
@@ -215,7 +223,9 @@ def _plot_against(ds, dim: str, variable: str, ax):
     return ax
 
 
-def plot_rmse_vs_ensemble_size(ds, *, variable: str = "rmse_analysis", ax=None):
+def plot_rmse_vs_ensemble_size(
+    ds: xr.Dataset, *, variable: str = "rmse_analysis", ax: Axes | None = None
+) -> Axes:
     """Time-mean RMSE against ensemble size, one line per method (``method.name`` axis).
 
     Each point is the mean over seeds (error bars: standard error) at the best setting
