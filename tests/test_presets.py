@@ -342,7 +342,9 @@ def test_cli_runs_a_preset_and_writes_the_table(monkeypatch, tmp_path):
     assert "All 3 claims hold." in res.stdout
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["all_hold"] is True
     text = table.read_text()
-    assert "`assimilax reproduce tiny --quick --table" in text and "| yes | quick |" in text
+    assert f"`assimilax reproduce tiny --quick --out {tmp_path / 'run'} --table {table}`" in text
+    assert f"`{(tmp_path / 'run' / 'summary.json').as_posix()}`" in text
+    assert "| yes | quick |" in text
 
 
 def test_cli_exits_1_when_a_claim_fails(monkeypatch, tmp_path):

@@ -111,6 +111,7 @@ def reproduce_command(
         results.append(result)
     if table is not None:
         flags = (" --all" if all_ else f" {chosen[0].name}") + (" --quick" if quick else "")
+        flags += f" --out {out}" if out is not None else ""
         command = f"assimilax reproduce{flags} --table {table}"
         table.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(table, presets.reproduction_table(results, command=command))
