@@ -224,3 +224,26 @@ def test_cli_sends_a_sweep_directory_to_plot_sweep(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     assert calls == [tmp_path]
     assert str(tmp_path / "rmse_heatmap.png") in result.output
+
+
+@pytest.mark.skipif(not hasattr(plotting, "plot_sweep"),
+                    reason="assimilax.plotting.plot_sweep (the sweep figures) is not available")
+def test_cli_plots_a_sweep(tmp_path):
+    """A sweep store on (ensemble_size, inflation, seed): the command writes its figures."""
+    import xarray as xr
+
+    sizes, infl, seeds = [16, 28, 40], [1.0, 1.02, 1.04], [0, 1]
+    n, f, _ = np.meshgrid(sizes, infl, seeds, indexing="ij")
+    rmse = 0.18 + 2.0 / n + 4 * (f - 1.02) ** 2
+    dims = ("ensemble_size", "inflation", "seed")
+    ds = xr.Dataset(
+        {"rmse_analysis": (dims, rmse), "diverged": (dims, np.zeros(rmse.shape, bool)),
+         "done": (dims, np.ones(rmse.shape, bool))},
+        {"ensemble_size": sizes, "inflation": infl, "seed": seeds},
+    )
+    ds.to_zarr(tmp_path / "sweep.zarr")
+    result = cli.invoke(app, ["plot", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert pngs and all(p.stat().st_size > 10_000 for p in pngs)
+    assert all(str(p) in result.output for p in pngs)

@@ -45,10 +45,6 @@ CONFIG_FILE = "config.toml"
 ERROR_SPREAD_FIGURE = "error_spread.png"
 HOVMOLLER_FIGURE = "hovmoller.png"
 
-RANK = "rank"
-"""Rank of the truth among the ``N`` ensemble members, 0 to ``N``: the dimension of
-``rank_histogram``."""
-
 RANK_HISTOGRAM = "rank_histogram"
 """Counts ``(rank,)`` of the truth's rank among the members over the cycles after burn-in,
 all state variables pooled (ensemble methods only)."""

@@ -159,8 +159,8 @@ def plot_rank_histogram(ds: xr.Dataset, ax: Axes | None = None) -> Figure:
         )
     what = counts.attrs.get("long_name") or "rank of the truth among the ensemble members"
     burn_in = ds.attrs.get("burn_in")
-    if burn_in is not None:
-        what += f"\nafter burn-in (cycles ≥ {int(burn_in)}), all variables pooled"
+    pooled = "all variables pooled"
+    what += f"\n(cycles ≥ {int(burn_in)}, {pooled})" if burn_in is not None else f" ({pooled})"
     fig, axes = _figure_and_axes(ax, 8, 5)
     draw_rank_histogram(axes, counts.values, title=_title(ds), what=what)
     return fig
