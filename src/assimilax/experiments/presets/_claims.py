@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from ._batch import MemberRun
 from ._preset import Claim
@@ -40,6 +39,8 @@ def seed_mean_ci(
     Returns:
         ``(mean, half_width)``; the half-width is NaN for a single seed without ``ci95``.
     """
+    from scipy import stats  # ~1 s to import: not at start-up of the command line
+
     m = np.asarray(means, float)
     n = m.size
     if n == 0:
