@@ -32,25 +32,29 @@ MAX_HEATMAPS = 6
 def _reduce(ds, keep: list[str], variable: str):
     """``variable`` on the ``keep`` dimensions: mean over seeds, best over the rest.
 
-    Returns ``(values, diverged share, seeds)``; values are NaN where a seed diverged (or
-    a point is not done) at every choice of the tuned-away axes.
+    Returns ``(reduced, seeds)``: ``reduced`` holds ``value`` (NaN where a seed diverged,
+    or a point is not done, at every choice of the tuned-away axes), the ``diverged``
+    share of the seeds and ``sem`` (the standard error of the seed mean), all taken at
+    the best choice of the other axes.
     """
-    da = ds[variable].where(ds["done"]) if "done" in ds else ds[variable]
-    diverged = ds["diverged"].astype(float) if "diverged" in ds else da.isnull().astype(float)
-    seeds = ds.sizes.get(SEED, 1)
-    if SEED in da.dims:
-        da = da.mean(SEED, skipna=False)
+    value = ds[variable].where(ds["done"]) if "done" in ds else ds[variable]
+    diverged = (ds["diverged"] if "diverged" in ds else value.isnull()).astype(float)
+    seeds = ds.sizes.get(SEED, 1) if SEED in value.dims else 1
+    sem = value * np.nan
+    if SEED in value.dims:
+        if seeds > 1:
+            sem = value.std(SEED, ddof=1, skipna=False) / np.sqrt(seeds)
+        else:
+            sem = sem.isel({SEED: 0}, drop=True)
+        value = value.mean(SEED, skipna=False)
         diverged = diverged.mean(SEED)
-    others = [d for d in da.dims if d not in keep]
+    out = value.to_dataset(name="value").assign(diverged=diverged, sem=sem)
+    others = [d for d in value.dims if d not in keep]
     if others:
-        stacked = da.stack(_other=others)
-        best = stacked.fillna(np.inf).argmin("_other")
-        finite = np.isfinite(stacked).any("_other")
-        da = stacked.isel(_other=best).where(finite).drop_vars(
-            ["_other", *others], errors="ignore")
-        diverged = diverged.stack(_other=others).isel(_other=best).drop_vars(
-            ["_other", *others], errors="ignore")
-    return da.transpose(*keep), diverged.transpose(*keep), seeds
+        stacked = out.stack(_other=others)
+        best = stacked["value"].fillna(np.inf).argmin("_other")
+        out = stacked.isel(_other=best).drop_vars(["_other", *others], errors="ignore")
+    return out.transpose(*keep), seeds
 
 
 def _label(value) -> str:
@@ -102,9 +106,9 @@ def plot_sweep_heatmap(
     from matplotlib import colors
     from matplotlib.patches import Rectangle
 
-    values, diverged, seeds = _reduce(ds, [y, x], variable)
-    z = np.asarray(values.values, float)
-    share = np.asarray(diverged.values, float)
+    values, seeds = _reduce(ds, [y, x], variable)
+    z = np.asarray(values["value"].values, float)
+    share = np.asarray(values["diverged"].values, float)
     if ax is None:
         width, height = 3.0 + 0.9 * max(z.shape[1], 4), 1.8 + 0.55 * max(z.shape[0], 4)
         ax = new_figure(width, height).add_subplot()
@@ -165,9 +169,7 @@ def plot_sweep_heatmap(
 def _colormap():
     from matplotlib import colormaps
 
-    cmap = colormaps["viridis"].copy()
-    cmap.set_bad("0.85")
-    return cmap
+    return colormaps["viridis"].with_extremes(bad="0.85")
 
 
 def _method_dim(ds) -> str | None:
@@ -186,21 +188,16 @@ def _plot_against(ds, dim: str, variable: str, ax):
     """``variable`` against ``dim``, one line per method, best of the other axes."""
     method = _method_dim(ds)
     keep = [dim] if method is None or method == dim else [method, dim]
-    values, diverged, seeds = _reduce(ds, keep, variable)
-    spread = None
-    if SEED in ds[variable].dims and ds.sizes[SEED] > 1:
-        sem = ds[variable].std(SEED, ddof=1) / np.sqrt(ds.sizes[SEED])
-        spread, _, _ = _reduce(ds.assign(_sem=sem), keep, "_sem")
+    values, seeds = _reduce(ds, keep, variable)
     coords = values[dim].values
     numeric = np.issubdtype(np.asarray(coords).dtype, np.number)
     xs = np.asarray(coords, float) if numeric else np.arange(len(coords))
-    lines = [(None, values, spread)] if method is None or method == dim else [
-        (name, values.sel({method: name}), None if spread is None else
-         spread.sel({method: name})) for name in values[method].values]
-    for name, v, s in lines:
+    lines = [(None, values)] if method is None or method == dim else [
+        (name, values.sel({method: name})) for name in values[method].values]
+    for name, line in lines:
         label = str(name) if name is not None else _method_title(ds)
-        y = np.asarray(v.values, float)
-        err = None if s is None else np.asarray(s.values, float)
+        y = np.asarray(line["value"].values, float)
+        err = np.asarray(line["sem"].values, float) if seeds > 1 else None
         ax.errorbar(xs, y, yerr=err, marker="o", capsize=3, label=label)
         gone = ~np.isfinite(y)
         if gone.any():
