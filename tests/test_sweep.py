@@ -548,7 +548,7 @@ def test_plot_sweep_writes_the_pngs(tmp_path):
     ds.attrs = {}
     ds.to_zarr(tmp_path / sweep_store.STORE, zarr_format=2)
     paths = plotting.plot_sweep(tmp_path)
-    assert [p.name for p in paths] == ["heatmap_ensemble_size_inflation.png",
+    assert [p.name for p in paths] == ["heatmap_inflation_ensemble_size.png",
                                        "rmse_vs_ensemble_size.png"]
     assert all(p.stat().st_size > 10_000 for p in paths)
 

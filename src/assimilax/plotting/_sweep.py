@@ -194,12 +194,14 @@ def _plot_against(ds, dim: str, variable: str, ax):
     xs = np.asarray(coords, float) if numeric else np.arange(len(coords))
     lines = [(None, values)] if method is None or method == dim else [
         (name, values.sel({method: name})) for name in values[method].values]
+    lost = False
     for name, line in lines:
         label = str(name) if name is not None else _method_title(ds)
         y = np.asarray(line["value"].values, float)
         err = np.asarray(line["sem"].values, float) if seeds > 1 else None
         ax.errorbar(xs, y, yerr=err, marker="o", capsize=3, label=label)
         gone = ~np.isfinite(y)
+        lost |= bool(gone.any())
         if gone.any():
             ax.plot(xs[gone], np.zeros(gone.sum()), "x", color="C3", ms=8,
                     transform=ax.get_xaxis_transform(), clip_on=False)
@@ -212,9 +214,10 @@ def _plot_against(ds, dim: str, variable: str, ax):
         notes.append(f"mean over {seeds} seeds, bars: standard error")
     if others:
         notes.append(f"best over {', '.join(others)}")
-    notes.append("x: diverged")
-    ax.set_title(f"time-mean {_name(variable)} against {dim}\n({'; '.join(notes)})",
-                 fontsize="medium")
+    if lost:
+        notes.append("x: diverged")
+    title = f"time-mean {_name(variable)} against {dim}"
+    ax.set_title(title + (f"\n({'; '.join(notes)})" if notes else ""), fontsize="medium")
     ax.grid(True, alpha=0.3)
     ax.legend(title="method" if method is not None else None)
     return ax
@@ -262,6 +265,8 @@ def plot_sweep(sweep_dir: str | os.PathLike) -> list[Path]:
     paths = []
     pairs = [p for p in itertools.combinations(dims, 2) if method not in p]
     for x, y in pairs[:MAX_HEATMAPS]:
+        if x == ENSEMBLE_SIZE:  # the classic chart: ensemble size up, the tuning across
+            x, y = y, x
         path = sweep_dir / f"heatmap_{x}_{y}.png"
         ax = plot_sweep_heatmap(ds, x, y)
         save(ax.figure, path)
