@@ -29,8 +29,12 @@ runner = CliRunner()
 CLAIM_KEYS = {"claim", "ours", "paper", "tolerance", "holds"}
 
 
-def small_config(cycles: int = 150, burn_in: int = 30) -> Config:
-    """L96 (n=40), all variables observed every step, ETKF N=20: tracks the truth at once."""
+def small_config(cycles: int = 200, burn_in: int = 50) -> Config:
+    """L96 (n=40), all variables observed every step, ETKF N=20: tracks the truth at once.
+
+    The experiment of tests/test_runner.py and tests/test_cli.py, so that the runner's
+    compilation is shared in a whole-suite run.
+    """
     return Config.from_dict({
         "model": {"name": "lorenz96", "n": 40},
         "observations": {"operator": "full", "noise_std": 1.0},
@@ -51,7 +55,7 @@ def tiny_preset(name: str = "tiny", claims: tuple[Claim, ...] | None = None) -> 
     return Preset(
         name=name,
         reference="a test",
-        description="Lorenz-96, ETKF N=20, 150 cycles",
+        description="Lorenz-96, ETKF N=20, 200 cycles",
         members=lambda quick: (Member("etkf", small_config(), (1, 2)),),
         claims=claims,
     )
