@@ -5,11 +5,11 @@ from typing import Annotated
 
 import typer
 
-from ..io import names
+from ..io import names, sweep_store
 from ._app import EXIT_BAD_INPUT, _consoles, _fail, app
 
-SWEEP_STORE = "sweep.zarr"
-"""What marks a sweep directory."""
+SWEEP_STORE = sweep_store.STORE
+"""What marks a sweep directory (``sweep.zarr``)."""
 
 
 @app.command("plot")
