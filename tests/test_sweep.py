@@ -108,6 +108,8 @@ def test_example_sweep_file():
     quick = load_sweep(EXAMPLES / "sweep_quick.toml")  # inline [experiment] over the base
     assert quick.base_config.experiment.cycles == 1000
     assert quick.base_config.model.n == 40
+    for path in EXAMPLES.glob("sweep_*.toml"):  # every sweep example, as the command reads it
+        load_sweep(path)
 
 
 def test_dimensions_named_after_the_last_part(tmp_path):
