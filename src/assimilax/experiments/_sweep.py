@@ -554,7 +554,7 @@ def compute_batch(task: BatchTask) -> dict[str, Any]:
     configure_runtime()
     start = time.perf_counter()
     batch = task.batch
-    configs = [Config.from_dict(copy.deepcopy(c)) for c in task.configs]
+    configs = [Config.from_dict(c) for c in task.configs]
     setups = [build(c) for c in configs]
     twins: dict[str, tuple] = {}
     inputs, climates, truths = [], [], []
@@ -662,10 +662,6 @@ class SweepResult:
     failed: list[tuple[int, str]]
     wall_time_s: float
     figures: list[Path] = dataclasses.field(default_factory=list)
-
-    @property
-    def complete(self) -> bool:
-        return not self.failed
 
     def dataset(self):
         """The store as an ``xarray.Dataset`` (loaded into memory)."""
