@@ -561,3 +561,24 @@ def test_sweep_spec_is_plain_data(reference):
     batch = plan_sweep(spec).batches[0]
     task = sweep_module.BatchTask(batch, tuple(spec.point_data(p) for p in batch.points))
     assert pickle.loads(pickle.dumps(task)) == task  # cheap to send to a worker
+
+
+@pytest.mark.slow
+def test_etkf_sweep_example_shows_the_tuning_valley(tmp_path):
+    """examples/sweep_etkf.toml on a local cluster: 120 runs of 6000 cycles (minutes)."""
+    spec = load_sweep(EXAMPLES / "sweep_etkf.toml")
+    result = sweep(spec, tmp_path / "etkf", scheduler="local", progress=False)
+    assert not result.failed
+    ds = xr.open_zarr(result.store)
+    rmse = ds["rmse_analysis"].mean("seed", skipna=False)  # NaN where a seed diverged
+    diverged = ds["diverged"].mean("seed")
+    best = rmse.where(rmse == rmse.min())
+    inflation = float(best.dropna("inflation", how="all")["inflation"][0])
+    assert 0.16 < float(rmse.min()) < 0.19  # DAPPER: 0.18 at N = 28, inflation 1.02
+    assert inflation in (1.01, 1.02)
+    assert float(diverged.sel(inflation=1.0, ensemble_size=16)) == 1.0  # small N, no inflation
+    assert float(diverged.sel(inflation=1.02, ensemble_size=16)) > 0.5
+    assert float(diverged.sel(inflation=1.08).max()) == 0.0  # enough inflation tracks
+    assert float(rmse.sel(inflation=1.08, ensemble_size=40)) > float(rmse.min()) + 0.03
+    names = [p.name for p in result.figures]
+    assert names == ["heatmap_inflation_ensemble_size.png", "rmse_vs_ensemble_size.png"]
