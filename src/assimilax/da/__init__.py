@@ -1,9 +1,10 @@
-"""Data assimilation: ensemble filters and smoothers, the exact Kalman oracle, the cycle."""
+"""Data assimilation: ensemble filters and smoothers, variational methods, the Kalman oracle."""
 
 from . import ensemble as ensemble
 from . import inflation as inflation
 from . import kalman as kalman
 from . import localization as localization
+from . import variational as variational
 from ._base import AbstractEnsembleFilter as AbstractEnsembleFilter
 from ._base import AbstractEnsembleMethod as AbstractEnsembleMethod
 from ._base import AbstractTransformFilter as AbstractTransformFilter
