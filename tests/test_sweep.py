@@ -413,7 +413,8 @@ def test_scheduler_address(reference, tmp_path):
 
     spec, _, ds = reference
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
-                      dashboard_address=None) as cluster:
+                      dashboard_address=None, scheduler_kwargs={"dashboard_address": ":0"},
+                      ) as cluster:
         result = sweep(spec, tmp_path / "out", scheduler=cluster.scheduler_address,
                        progress=False, plots=False)
     assert result.computed == 4

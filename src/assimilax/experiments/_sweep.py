@@ -885,7 +885,9 @@ def _dask_client(scheduler: str, workers: int | None, timeout: float):
         try:
             cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                    dashboard_address=None, env=worker_env(),
-                                   silence_logs=logging.ERROR)
+                                   silence_logs=logging.ERROR,
+                                   # no dashboard; its health routes on any free port
+                                   scheduler_kwargs={"dashboard_address": ":0"})
         except Exception as err:  # noqa: BLE001
             raise SchedulerError(f"cannot start a local Dask cluster: {err}") from None
         with cluster, Client(cluster) as client:
