@@ -82,7 +82,7 @@ from ..io import sweep_store
 from ..metrics import time_mean_ci
 from ._build import Setup, build
 from ._config import SECTIONS, Config, ConfigError, Issue, _show
-from ._run import _find_divergence, _time_mean, _twin, _window, git_commit
+from ._run import _find_divergence, _fmt, _time_mean, _twin, _window, git_commit
 from ._runtime import XLA_CPU_FLAGS, configure_runtime
 from ._twin import climatological_rms, twin_keys
 
@@ -780,15 +780,6 @@ def _same_sweep(spec: Sweep, stored: dict[str, Any], out_dir: Path) -> None:
         f"{out_dir} holds a different sweep; nothing was changed. Choose another --out, or "
         "delete that directory to replace it.\n" + "\n".join(diffs)
     )
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "(absent)"
-    try:
-        return rio.toml_value(value)
-    except (TypeError, ValueError):
-        return repr(value)
 
 
 def _create_store(spec: Sweep, plan: Plan, store: Path) -> None:
