@@ -4,6 +4,7 @@ from . import ensemble as ensemble
 from . import inflation as inflation
 from . import kalman as kalman
 from . import localization as localization
+from . import tuning as tuning
 from . import variational as variational
 from ._base import AbstractEnsembleFilter as AbstractEnsembleFilter
 from ._base import AbstractEnsembleMethod as AbstractEnsembleMethod
