@@ -65,7 +65,7 @@ def test_every_example_validates_and_round_trips(path):
 
 def test_examples_cover_every_method():
     names = {load_config(p).method.name for p in EXAMPLES}
-    assert names == {"etkf", "enkf", "enkf_n", "letkf", "enks"}
+    assert names == {"etkf", "enkf", "enkf_n", "letkf", "enks", "var3d", "var4d", "weak_var4d"}
     assert {p.stem for p in EXAMPLES} >= {"etkf", "enkf", "enkf_n", "letkf", "enks",
                                           "lorenz63_etkf"}
 

@@ -655,3 +655,99 @@ def test_weak_var4d_beats_strong_on_a_biased_model():
           f"strong {strong['rmse_a']} weak {weak['rmse_a']} forcing {weak['forcing']}")
     assert np.all(weak["rmse_a"] < 0.9 * strong["rmse_a"])
     assert abs(weak["forcing"].mean() - 0.5) < 0.05
+
+
+# ---------------------------------------------------------------------------------------------
+# Config, builders and the runner's record
+# ---------------------------------------------------------------------------------------------
+
+L96_BASE = {
+    "model": {"name": "lorenz96", "n": 40, "forcing": 8.0, "dt": 0.05},
+    "observations": {"operator": "random", "fraction": 0.5, "every_steps": 2},
+    "experiment": {"cycles": 10, "burn_in": 2, "seed": 3},
+}
+
+
+def _config(method, **experiment):
+    from assimilax.experiments import Config
+
+    return Config.from_dict({**L96_BASE, "method": method,
+                             "experiment": {**L96_BASE["experiment"], **experiment}})
+
+
+def _record(config):
+    from assimilax.experiments import build
+    from assimilax.experiments._variational import assimilate_record
+
+    setup = build(config)
+    e = config.experiment
+    twin = simulate_twin(setup.truth_model, setup.operator, setup.noise, cycles=e.cycles,
+                         every_steps=setup.truth_every_steps, ensemble_size=1,
+                         key=jax.random.key(e.seed), spinup_steps=setup.spinup_steps)
+    return setup, assimilate_record(setup, config, twin, twin.observations)
+
+
+def test_config_builds_every_variational_method():
+    from assimilax.experiments import build
+
+    cases = [
+        ({"name": "var3d", "background_scale": 0.02}, var.Var3D, var.DenseCovariance),
+        ({"name": "var3d", "background": "recursive_filter", "correlation_length": 2.0,
+          "filter": "young_van_vliet"}, var.Var3D, var.RecursiveFilterCovariance),
+        ({"name": "var4d", "window": 3}, var.Var4D, var.DenseCovariance),
+        ({"name": "var4d", "window": 3, "scheme": "sliding", "inner_solver": "cholesky"},
+         var.SlidingVar4D, var.DenseCovariance),
+        ({"name": "weak_var4d", "window": 4, "subwindows": 2, "model_error_std": 0.2},
+         var.WeakVar4D, var.DenseCovariance),
+    ]
+    for method, cls, bcls in cases:
+        m = build(_config(method)).method
+        assert type(m) is cls and type(m.background) is bcls, method
+    m = build(_config({"name": "weak_var4d", "window": 4, "model_error_std": 0.2,
+                       "background_scale": 0.5, "outer_loops": 3, "inner_iterations": 7})).method
+    np.testing.assert_allclose(m.model_error.matrix(), 0.04 * np.eye(40))
+    assert m.solver.outer_loops == 3 and m.solver.inner.max_steps == 7
+    # B is background_scale x the climatological covariance: variance about 0.5 x 13.2.
+    assert float(jnp.mean(jnp.diagonal(m.background.matrix()))) == pytest.approx(6.6, rel=0.1)
+    assert build(_config({"name": "var3d"})).method.solver.outer_loops == 1
+
+
+def test_config_refuses_bad_variational_input():
+    from assimilax.experiments import ConfigError
+
+    bad = [
+        ({"name": "var4d", "window": 0}, "[method] window = 0: must be >= 1"),
+        ({"name": "weak_var4d", "window": 0}, "[method] window = 0: must be >= 1"),
+        ({"name": "weak_var4d", "window": 4, "model_error_std": 0.0},
+         "[method] model_error_std = 0.0: must be > 0"),
+        ({"name": "var3d", "background_scale": -1.0}, "[method] background_scale = -1.0"),
+        ({"name": "var3d", "background": "recursive_filter", "correlation_length": 0.5},
+         "below the grid spacing"),
+        ({"name": "var3d", "background": "recursive_filter"},
+         "[method] correlation_length: required"),
+        ({"name": "var3d", "correlation_length": 3.0}, 'only for background = "recursive_'),
+        ({"name": "weak_var4d", "window": 4, "subwindows": 3},
+         "[method] subwindows = 3: must divide window = 4"),
+        ({"name": "var4d", "ensemble_size": 20}, 'not a key for name = "var4d"'),
+        ({"name": "var4d", "scheme": "slide"}, "allowed: classic, sliding"),
+    ]
+    for method, message in bad:
+        with pytest.raises(ConfigError) as err:
+            _config(method)
+        assert message in str(err.value), (method, str(err.value))
+
+
+@pytest.mark.parametrize("method", [
+    {"name": "var4d", "window": 3, "outer_loops": 2, "inner_solver": "cholesky"},
+    {"name": "weak_var4d", "window": 2, "outer_loops": 2, "inner_solver": "cholesky",
+     "model_error_std": 0.2},
+])
+def test_record_does_not_depend_on_the_chunking(method):
+    setup, whole = _record(_config(method, chunk_cycles=100))
+    _, chunked = _record(_config(method, chunk_cycles=2))  # rounded up to whole windows
+    assert set(whole) == {"rmse_analysis", "rmse_forecast", "analysis_mean"} | (
+        {"forcing"} if method["name"] == "weak_var4d" else set())
+    assert whole["analysis_mean"].shape == (10, 40) and whole["rmse_analysis"].shape == (10,)
+    for key in whole:
+        np.testing.assert_allclose(chunked[key], whole[key], rtol=1e-9, atol=1e-12)
+    assert np.all(np.isfinite(whole["rmse_analysis"]))

@@ -2,8 +2,13 @@
 
 import dataclasses
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
 from .. import da, models, observations
 from ..da import AbstractEnsembleMethod
+from ..da import variational as var
 from ..da.inflation import AbstractInflation
 from ..models import AbstractModel
 from ..observations import AbstractObsNoise, AbstractObsOperator, Grid
@@ -21,7 +26,17 @@ from ._config import (
     RandomObsConfig,
     SubsetObsConfig,
     TwoScaleLorenz96Config,
+    Var3DConfig,
+    Var4DConfig,
+    WeakVar4DConfig,
 )
+
+CLIMATOLOGY_SAMPLES = 10_000
+"""States of the free model run that estimates the climatological covariance."""
+CLIMATOLOGY_SPACING = 0.1
+"""Model time units between those states (at least one model step)."""
+CLIMATOLOGY_SPINUP = 20.0
+"""Model time units discarded before sampling."""
 
 
 def build_model(cfg: Lorenz63Config | Lorenz96Config | TwoScaleLorenz96Config) -> AbstractModel:
@@ -70,10 +85,75 @@ def build_inflation(kind: str, value: float) -> AbstractInflation:
     raise ValueError(f"build_inflation: unknown kind {kind!r}.")
 
 
+@eqx.filter_jit
+def _climatology(model, samples, spacing, spinup):
+    x0 = model.initial_condition(jax.random.key(0))
+    return var.climatology(model, x0, samples=samples, every_steps=spacing, spinup_steps=spinup)
+
+
+def model_climatology(model: AbstractModel) -> tuple[jax.Array, jax.Array]:
+    """Time mean and covariance of a long free run of ``model`` (deterministic: key 0).
+
+    :data:`CLIMATOLOGY_SAMPLES` states :data:`CLIMATOLOGY_SPACING` time units apart, after
+    :data:`CLIMATOLOGY_SPINUP` time units; see :func:`assimilax.da.variational.climatology`.
+    """
+    spacing = max(1, round(CLIMATOLOGY_SPACING / model.dt))
+    spinup = round(CLIMATOLOGY_SPINUP / model.dt)
+    return _climatology(model, CLIMATOLOGY_SAMPLES, spacing, spinup)
+
+
+def build_background(
+    cfg: Var3DConfig | Var4DConfig | WeakVar4DConfig, model: AbstractModel
+) -> var.AbstractCovariance:
+    """The static ``B`` of a variational ``[method]``: scaled climatology or recursive filter."""
+    _, C = model_climatology(model)
+    C = cfg.background_scale * C
+    if cfg.background == "climatology":
+        return var.DenseCovariance(C, name="B (background_scale x climatological covariance)")
+    if cfg.filter == "first_order":
+        filt = var.FirstOrderFilter(cfg.correlation_length, cfg.filter_passes)
+    else:
+        filt = var.YoungVanVlietFilter(cfg.correlation_length, cfg.filter_passes)
+    grid = model.grid
+    return var.RecursiveFilterCovariance(filt, jnp.sqrt(jnp.diagonal(C)), model.state_size,
+                                         periodic=grid.period is not None)
+
+
+def build_variational(
+    cfg: Var3DConfig | Var4DConfig | WeakVar4DConfig, model: AbstractModel
+) -> var.AbstractVariationalMethod:
+    """The variational method of a ``[method]`` section, with its ``B`` from ``model``."""
+    B = build_background(cfg, model)
+    inner = (var.DenseCholesky() if cfg.inner_solver == "cholesky"
+             else var.ConjugateGradient(max_steps=cfg.inner_iterations))
+    solver = var.GaussNewton(outer_loops=cfg.outer_loops, inner=inner)
+    if isinstance(cfg, Var3DConfig):
+        return var.Var3D(B, solver=solver)
+    if isinstance(cfg, Var4DConfig):
+        cls = var.Var4D if cfg.scheme == "classic" else var.SlidingVar4D
+        return cls(B, window=cfg.window, solver=solver)
+    if isinstance(cfg, WeakVar4DConfig):
+        Q = var.DiagonalCovariance(cfg.model_error_std, model.state_size, name="Q")
+        return var.WeakVar4D(B, Q, window=cfg.window, subwindows=cfg.subwindows,
+                             solver=solver)
+    raise TypeError(f"build_variational: no method for {type(cfg).__name__}.")
+
+
 def build_method(
-    cfg: ETKFConfig | EnKFConfig | EnKFNConfig | LETKFConfig | EnKSConfig,
-) -> AbstractEnsembleMethod:
-    """The ensemble method of a ``[method]`` section (the EnKS wraps an ETKF)."""
+    cfg: ETKFConfig | EnKFConfig | EnKFNConfig | LETKFConfig | EnKSConfig | Var3DConfig
+    | Var4DConfig | WeakVar4DConfig,
+    model: AbstractModel | None = None,
+) -> AbstractEnsembleMethod | var.AbstractVariationalMethod:
+    """The method of a ``[method]`` section (the EnKS wraps an ETKF).
+
+    Variational methods need the forecast ``model``: their ``B`` is built from its
+    climatology (:func:`build_variational`).
+    """
+    if isinstance(cfg, Var3DConfig | Var4DConfig | WeakVar4DConfig):
+        if model is None:
+            raise ValueError(f"build_method: {cfg.name} needs the forecast model (its B is "
+                             "the model's climatology).")
+        return build_variational(cfg, model)
     inflation = build_inflation(cfg.inflation_kind, cfg.inflation)
     if isinstance(cfg, ETKFConfig):
         return da.ETKF(inflation=inflation, rotate=cfg.rotate)
@@ -100,7 +180,7 @@ class Setup:
         model: the forecast model.
         truth_model: the model that makes the truth (``model`` unless ``[truth]`` is given).
         operator, noise: the observation operator (on the forecast model's grid) and error.
-        method: the ensemble method.
+        method: the ensemble or variational method.
         every_steps: forecast-model steps per observation interval.
         truth_every_steps: truth-model steps per observation interval.
         spinup_steps: truth-model steps of spin-up.
@@ -110,7 +190,7 @@ class Setup:
     truth_model: AbstractModel
     operator: AbstractObsOperator
     noise: AbstractObsNoise
-    method: AbstractEnsembleMethod
+    method: AbstractEnsembleMethod | var.AbstractVariationalMethod
     every_steps: int
     truth_every_steps: int
     spinup_steps: int
@@ -131,7 +211,7 @@ def build(config: Config) -> Setup:
         truth_model=truth_model,
         operator=operator,
         noise=noise,
-        method=build_method(config.method),
+        method=build_method(config.method, model),
         every_steps=config.observations.every_steps,
         truth_every_steps=config.truth_every_steps,
         spinup_steps=config.experiment.spinup_steps,

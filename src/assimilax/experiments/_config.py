@@ -397,8 +397,123 @@ class EnKSConfig(_MethodBase):
         return super().describe()[:-1] + f", lag {self.lag})"
 
 
+class _VariationalBase(_Section):
+    """Variational methods: one state estimate, a static background covariance ``B``.
+
+    ``background = "climatology"``: ``B = background_scale`` x the climatological
+    covariance of the forecast model (a long free run; DAPPER's ``B='clim'``, ``xB``).
+    ``background = "recursive_filter"``: ``B = background_scale`` x the climatological
+    variances, with Gaussian correlations of length ``correlation_length`` (grid units)
+    applied by a recursive filter.
+    """
+
+    background: Literal["climatology", "recursive_filter"] = "climatology"
+    """Static background covariance: scaled climatology, or recursive-filter correlations."""
+    background_scale: float = Field(1.0, gt=0)
+    """Factor on the climatological covariance (DAPPER's ``xB``)."""
+    correlation_length: float | None = None
+    """Gaussian correlation length (grid units, >= 1) of ``background = "recursive_filter"``."""
+    filter: Literal["first_order", "young_van_vliet"] = "first_order"
+    """Recursive filter: first order with ``filter_passes`` passes, or third order."""
+    filter_passes: int = Field(4, ge=1)
+    """Passes of the recursive filter (more: closer to a Gaussian)."""
+    outer_loops: int = Field(10, ge=1)
+    """Gauss-Newton outer loops (relinearisations) per window."""
+    inner_iterations: int = Field(100, ge=1)
+    """At most this many conjugate-gradient iterations per outer loop."""
+    inner_solver: Literal["cg", "cholesky"] = "cg"
+    """Inner loop: conjugate gradients, or a direct Cholesky solve (faster for small states)."""
+
+    tag: ClassVar[str] = "name"
+    title: ClassVar[str] = ""
+
+    @model_validator(mode="after")
+    def _background(self):
+        if self.background == "recursive_filter":
+            L = self.correlation_length
+            if L is None:
+                _raise(Issue(None, "correlation_length", 'required when background = '
+                             '"recursive_filter" (grid units, >= 1)'))
+            if L < 1:
+                _raise(Issue(None, "correlation_length", "is below the grid spacing (1 grid "
+                             "unit): a recursive filter cannot represent shorter correlations; "
+                             "use >= 1", L))
+            if self.filter == "young_van_vliet" and L / math.sqrt(self.filter_passes) < 0.5:
+                _raise(Issue(None, "filter_passes", "too many passes for the Young-van Vliet "
+                             f"filter at correlation_length = {L:g} (needs correlation_length"
+                             " / sqrt(filter_passes) >= 0.5)", self.filter_passes))
+        elif self.correlation_length is not None:
+            _raise(Issue(None, "correlation_length", 'only for background = "recursive_filter"'
+                         f' (background is "{self.background}")', self.correlation_length))
+        return self
+
+    def describe(self) -> str:
+        parts = [f"xB {self.background_scale:g}"]
+        if self.background == "recursive_filter":
+            parts.append(f"RF L={self.correlation_length:g}")
+        return f"{self.title} ({', '.join(parts + self._more())})"
+
+    def _more(self) -> list[str]:
+        return []
+
+
+class Var3DConfig(_VariationalBase):
+    """``name = "var3d"``: 3D-Var; one outer loop by default (every operator is linear)."""
+
+    name: Literal["var3d"] = "var3d"
+    """The method."""
+    outer_loops: int = Field(1, ge=1)
+    """Gauss-Newton outer loops (one suffices for a linear observation operator)."""
+    title: ClassVar[str] = "3D-Var"
+
+
+class Var4DConfig(_VariationalBase):
+    """``name = "var4d"``: strong-constraint incremental 4D-Var."""
+
+    name: Literal["var4d"] = "var4d"
+    """The method."""
+    window: int = Field(1, ge=1)
+    """Observation times per window (classic) or intervals spanned (sliding)."""
+    scheme: Literal["classic", "sliding"] = "classic"
+    """classic: consecutive windows, all their observations; sliding: DAPPER's ``Var4D``
+    (the window slides by one interval, only the newest observation enters)."""
+    title: ClassVar[str] = "4D-Var"
+
+    def _more(self):
+        return [f"{self.scheme} window {self.window}"]
+
+
+class WeakVar4DConfig(_VariationalBase):
+    """``name = "weak_var4d"``: weak-constraint 4D-Var, model-error forcing (Trémolet 2006)."""
+
+    name: Literal["weak_var4d"] = "weak_var4d"
+    """The method."""
+    window: int = Field(1, ge=1)
+    """Observation times per window."""
+    subwindows: int = Field(1, ge=1)
+    """Forcings per window (each constant over an equal part; must divide ``window``)."""
+    model_error_std: float = Field(0.1, gt=0)
+    """Standard deviation of the forcing's change from window to window (tendency units):
+    ``Q = model_error_std^2 I``."""
+    title: ClassVar[str] = "weak 4D-Var"
+
+    @model_validator(mode="after")
+    def _subwindows(self):
+        if self.window % self.subwindows:
+            _raise(Issue(None, "subwindows", f"must divide window = {self.window}",
+                         self.subwindows))
+        return self
+
+    def _more(self):
+        return [f"window {self.window}", f"q {self.model_error_std:g}"]
+
+
+VARIATIONAL_METHODS = (Var3DConfig, Var4DConfig, WeakVar4DConfig)
+"""Method configs without an ensemble (their ``spread_*`` statistics are null)."""
+
 MethodConfig = Annotated[
-    ETKFConfig | EnKFConfig | EnKFNConfig | LETKFConfig | EnKSConfig,
+    ETKFConfig | EnKFConfig | EnKFNConfig | LETKFConfig | EnKSConfig | Var3DConfig
+    | Var4DConfig | WeakVar4DConfig,
     Field(discriminator="name"),
 ]
 
@@ -584,7 +699,8 @@ _UNIONS: dict[str, Any] = {
     "model": (Lorenz63Config, Lorenz96Config, TwoScaleLorenz96Config),
     "truth": (Lorenz63Config, Lorenz96Config, TwoScaleLorenz96Config),
     "observations": (FullObsConfig, EveryObsConfig, SubsetObsConfig, RandomObsConfig),
-    "method": (ETKFConfig, EnKFConfig, EnKFNConfig, LETKFConfig, EnKSConfig),
+    "method": (ETKFConfig, EnKFConfig, EnKFNConfig, LETKFConfig, EnKSConfig, Var3DConfig,
+               Var4DConfig, WeakVar4DConfig),
 }
 
 
