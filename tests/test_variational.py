@@ -133,8 +133,7 @@ def test_recursive_passes_are_transposes_and_exact_on_the_ring(filt, periodic):
     np.testing.assert_allclose(F, float(g) * np.linalg.inv(A), atol=1e-13)
 
 
-@pytest.mark.parametrize("filt", [var.FirstOrderFilter(4.0, 3), var.FirstOrderFilter(4.0, 4),
-                                  var.YoungVanVlietFilter(4.0)])
+@pytest.mark.parametrize("filt", [var.FirstOrderFilter(4.0, 3), var.YoungVanVlietFilter(4.0, 2)])
 def test_recursive_filter_covariance_is_a_correlation_times_variance(filt):
     m, std = 40, 0.7
     cov = var.RecursiveFilterCovariance(filt, std, m, periodic=True)
@@ -557,7 +556,7 @@ def test_var3d_recursive_filter_background_short():
     # over 1000 cycles this gives 0.44 (0.41 with the climatological covariance).
     method = var.Var3D(var.RecursiveFilterCovariance(var.FirstOrderFilter(1.0, 4),
                                                      math.sqrt(0.02 * 13.2), 40))
-    out = _time_mean_rmse(lambda C: method, every_steps=1, cycles=400, burn_in=100, seeds=(0,))
+    out = _time_mean_rmse(lambda C: method, every_steps=1, cycles=300, burn_in=60, seeds=(0,))
     assert 0.44 * 0.85 < float(out["rmse_a"][0]) < 0.44 * 1.15, out
 
 
@@ -608,12 +607,12 @@ def test_var4d_sakov2008_parity(name):
 def test_var4d_cg_and_dense_inner_solvers_agree_on_lorenz96():
     C = _l96_clim()
     x0 = _l96_state(6)
-    truth = var.propagate(L96, x0, 4, 6)
+    truth = var.propagate(L96, x0, 4, 4)
     obs = observe(truth, *FULL40, key=jax.random.key(2), every_steps=4)
     B = var.DenseCovariance(0.02 * C)
     run = eqx.filter_jit(var.assimilate_variational)
-    a = run(L96, obs, var.Var4D(B, window=3, solver=var.GaussNewton(5)), x0 + 0.5)
-    b = run(L96, obs, var.Var4D(B, window=3, solver=var.GaussNewton(5, var.DenseCholesky())),
+    a = run(L96, obs, var.Var4D(B, window=2, solver=var.GaussNewton(4)), x0 + 0.5)
+    b = run(L96, obs, var.Var4D(B, window=2, solver=var.GaussNewton(4, var.DenseCholesky())),
             x0 + 0.5)
     np.testing.assert_allclose(a.mean_analysis, b.mean_analysis, rtol=1e-6, atol=1e-6)
 
@@ -737,16 +736,12 @@ def test_config_refuses_bad_variational_input():
         assert message in str(err.value), (method, str(err.value))
 
 
-@pytest.mark.parametrize("method", [
-    {"name": "var4d", "window": 3, "outer_loops": 2, "inner_solver": "cholesky"},
-    {"name": "weak_var4d", "window": 2, "outer_loops": 2, "inner_solver": "cholesky",
-     "model_error_std": 0.2},
-])
-def test_record_does_not_depend_on_the_chunking(method):
+def test_record_does_not_depend_on_the_chunking():
+    method = {"name": "weak_var4d", "window": 2, "outer_loops": 2, "inner_solver": "cholesky",
+              "model_error_std": 0.2}
     setup, whole = _record(_config(method, chunk_cycles=100))
-    _, chunked = _record(_config(method, chunk_cycles=2))  # rounded up to whole windows
-    assert set(whole) == {"rmse_analysis", "rmse_forecast", "analysis_mean"} | (
-        {"forcing"} if method["name"] == "weak_var4d" else set())
+    _, chunked = _record(_config(method, chunk_cycles=3))  # rounded up to whole windows: 4
+    assert set(whole) == {"rmse_analysis", "rmse_forecast", "analysis_mean", "forcing"}
     assert whole["analysis_mean"].shape == (10, 40) and whole["rmse_analysis"].shape == (10,)
     for key in whole:
         np.testing.assert_allclose(chunked[key], whole[key], rtol=1e-9, atol=1e-12)
