@@ -157,6 +157,26 @@ def test_claim_about_wrong_member_or_statistic():
         evaluate_claim(Claim("c", "m", 0.2, statistic="rmse_smoothed"), member_run([0.2]))
 
 
+def test_claim_versus_another_member_is_about_the_per_seed_ratio():
+    import dataclasses
+
+    mine = member_run([0.24, 0.25, 0.23], ci95=[0.001] * 3)
+    other = dataclasses.replace(member_run([0.30, 0.29, 0.28], ci95=[0.001] * 3), name="o")
+    claim = Claim("m below 0.9 x o", "m", 0.9, relation="below", rel_tol=0.0, versus="o")
+    result = evaluate_claim(claim, mine, other)
+    ratios = [0.24 / 0.30, 0.25 / 0.29, 0.23 / 0.28]
+    assert result.per_seed == pytest.approx(ratios) and result.versus == "o"
+    assert result.ours == pytest.approx(np.mean(ratios))
+    # the interval is the between-seed one of the ratios
+    half = stats.t.ppf(0.975, 2) * np.std(ratios, ddof=1) / math.sqrt(3)
+    assert result.tolerance == pytest.approx(half) and result.holds
+    assert not evaluate_claim(dataclasses.replace(claim, paper=0.7), mine, other).holds
+    with pytest.raises(ValueError, match="compares with 'o'"):
+        evaluate_claim(claim, mine)
+    diverged = dataclasses.replace(other, diverged_at_cycle=[None, 50, None])
+    assert "o seed 1 at cycle 50" in evaluate_claim(claim, mine, diverged).note
+
+
 def test_claim_result_round_trips():
     result = evaluate_claim(Claim("c", "m", 0.2), member_run([0.21, 0.19], [0.01, 0.01]))
     assert ClaimResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
@@ -378,12 +398,12 @@ def _check(result):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["sakov2008", "sakov2012", "wilks2005"])
+@pytest.mark.parametrize("name", ["sakov2008", "sakov2012", "wilks2005", "tremolet2006"])
 def test_quick_preset_holds(name, tmp_path):
     _check(reproduce(name, tmp_path, quick=True))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["sakov2008", "sakov2012", "wilks2005"])
+@pytest.mark.parametrize("name", ["sakov2008", "sakov2012", "wilks2005", "tremolet2006"])
 def test_full_preset_holds(name, tmp_path):
     _check(reproduce(name, tmp_path, quick=False))

@@ -6,7 +6,8 @@ reproduce NAME [--quick]`` (:func:`reproduce`) writes ``summary.json`` with the 
 claims and ``claims.md``; :func:`reproduction_table` makes ``docs/reproduction.md``.
 
 Presets: ``sakov2008`` (Lorenz-96, the ensemble Kalman filters), ``sakov2012``
-(Lorenz-63), ``wilks2005`` (two-scale Lorenz-96).
+(Lorenz-63), ``wilks2005`` (two-scale Lorenz-96), ``tremolet2006`` (weak-constraint
+4D-Var on a biased Lorenz-96).
 """
 
 from ._batch import MemberRun as MemberRun

@@ -21,11 +21,13 @@ import numpy as np
 
 from ... import __version__
 from ...da import assimilate
+from ...da.variational import AbstractVariationalMethod, assimilate_variational
 from ...metrics import time_mean_ci
 from ...observations import Observations
 from .._build import build
 from .._run import DIVERGENCE_WINDOW, _find_divergence, git_commit
 from .._twin import climatological_rms, simulate_twin, twin_keys
+from .._variational import background0
 from ._preset import STATISTICS, Member
 
 
@@ -97,15 +99,24 @@ def _run_seeds(truth_model, model, operator, noise, method, keys, *, cycles, tru
         )
         obs = twin.observations
         observations = Observations(obs.operator, obs.noise, obs.y, obs.mask, every_steps)
+        anomaly = twin.truth - jnp.mean(twin.truth, axis=0)
+        climatology = jnp.sqrt(jnp.mean(anomaly**2, axis=-1))
+        if isinstance(method, AbstractVariationalMethod):  # no ensemble, no spread
+            res = assimilate_variational(model, observations, method, background0(twin),
+                                         truth=twin.truth)
+            series = {"rmse_analysis": res.rmse_analysis, "rmse_forecast": res.rmse_forecast,
+                      "climatology": climatology}
+            if res.forcing is not None:
+                series["forcing"] = jnp.mean(res.forcing, axis=-1)
+            return series, climatological_rms(twin.truth)
         res = assimilate(model, observations, method, twin.ensemble0,
                          key=twin_keys(key)["assimilation"], truth=twin.truth)
-        anomaly = twin.truth - jnp.mean(twin.truth, axis=0)
         series = {
             "rmse_analysis": res.rmse_analysis,
             "rmse_forecast": res.rmse_forecast,
             "spread_analysis": res.spread_analysis,
             "spread_forecast": res.spread_forecast,
-            "climatology": jnp.sqrt(jnp.mean(anomaly**2, axis=-1)),
+            "climatology": climatology,
         }
         if res.smoothed_mean is not None:
             series["rmse_smoothed"] = jnp.sqrt(
@@ -132,7 +143,8 @@ def run_member(member: Member) -> MemberRun:
     series, clim = _run_seeds(
         setup.truth_model, setup.model, setup.operator, setup.noise, setup.method, keys,
         cycles=exp.cycles, truth_every_steps=setup.truth_every_steps,
-        every_steps=setup.every_steps, ensemble_size=config.method.ensemble_size,
+        every_steps=setup.every_steps,
+        ensemble_size=getattr(config.method, "ensemble_size", 1),  # variational: 1
         spinup_steps=setup.spinup_steps, initial_std=exp.initial_std,
     )
     series, clim = jax.device_get((series, clim))

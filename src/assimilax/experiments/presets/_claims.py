@@ -68,6 +68,7 @@ class ClaimResult:
         ours_ci95: 95 % half-width of ``ours`` (:func:`seed_mean_ci`).
         per_seed: the per-seed time means.
         note: why a claim fails, when it is not the distance (divergence).
+        versus: the member compared with (``ours`` and ``paper`` are then ratios).
     """
 
     claim: str
@@ -82,6 +83,7 @@ class ClaimResult:
     ours_ci95: float | None
     per_seed: list[float | None]
     note: str | None = None
+    versus: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -97,29 +99,44 @@ class ClaimResult:
         return _SYMBOL.get(self.relation, self.relation)
 
 
-def evaluate_claim(claim: Claim, run: MemberRun) -> ClaimResult:
-    """Check ``claim`` against the finished run of its member.
+def evaluate_claim(claim: Claim, run: MemberRun, versus: MemberRun | None = None) -> ClaimResult:
+    """Check ``claim`` against the finished run of its member (and of ``claim.versus``).
 
     Raises:
-        ValueError: ``run`` is not the claim's member, or lacks the claim's statistic.
+        ValueError: ``run`` is not the claim's member, or lacks the claim's statistic;
+            ``versus`` is missing or is not the claim's ``versus`` member.
     """
     if run.name != claim.member:
         raise ValueError(f"claim {claim.text!r} is about {claim.member!r}, not {run.name!r}.")
-    if claim.statistic not in run.statistics:
-        raise ValueError(f"claim {claim.text!r}: member {run.name!r} has no "
-                         f"{claim.statistic!r}; it has {', '.join(run.statistics)}.")
+    runs = [run]
+    if claim.versus is not None:
+        if versus is None or versus.name != claim.versus or versus.seeds != run.seeds:
+            raise ValueError(f"claim {claim.text!r} compares with {claim.versus!r}: pass its "
+                             "run, with the same seeds.")
+        runs.append(versus)
+    for r in runs:
+        if claim.statistic not in r.statistics:
+            raise ValueError(f"claim {claim.text!r}: member {r.name!r} has no "
+                             f"{claim.statistic!r}; it has {', '.join(r.statistics)}.")
     stat = run.statistics[claim.statistic]
     per_seed = list(stat["mean"])
+    ci95 = stat["ci95"]
+    if claim.versus is not None:  # per-seed ratios; their spread over seeds is the interval
+        theirs = versus.statistics[claim.statistic]["mean"]
+        per_seed = [None if a is None or b is None or b == 0 else a / b
+                    for a, b in zip(per_seed, theirs, strict=True)]
+        ci95 = [None] * len(per_seed)
     common = dict(claim=claim.text, paper=claim.paper, member=claim.member,
                   statistic=claim.statistic, relation=claim.relation, rel_tol=claim.rel_tol,
-                  per_seed=per_seed)
-    diverged = [(s, c) for s, c in zip(run.seeds, run.diverged_at_cycle, strict=True)
+                  per_seed=per_seed, versus=claim.versus)
+    diverged = [(f"{r.name} seed {s}" if claim.versus else f"seed {s}", c)
+                for r in runs for s, c in zip(r.seeds, r.diverged_at_cycle, strict=True)
                 if c is not None]
     if diverged or any(v is None for v in per_seed):
-        what = ", ".join(f"seed {s} at cycle {c}" for s, c in diverged) or "non-finite values"
+        what = ", ".join(f"{s} at cycle {c}" for s, c in diverged) or "non-finite values"
         return ClaimResult(ours=None, tolerance=None, holds=False, ours_ci95=None,
                            note=f"diverged: {what}", **common)
-    ours, half = seed_mean_ci(per_seed, stat["ci95"])
+    ours, half = seed_mean_ci(per_seed, ci95)
     half = half if math.isfinite(half) else 0.0
     tolerance = claim.rel_tol * abs(claim.paper) + half
     if claim.relation == "approx":

@@ -26,7 +26,8 @@ def _ours(c: ClaimResult) -> str:
 
 
 def _paper(c: ClaimResult) -> str:
-    return f"{c.symbol} {c.paper:g}" if c.relation != "approx" else f"{c.paper:g}"
+    text = f"{c.symbol} {c.paper:g}" if c.relation != "approx" else f"{c.paper:g}"
+    return text + (f" × `{c.versus}`" if c.versus else "")
 
 
 def _tolerance(c: ClaimResult) -> str:

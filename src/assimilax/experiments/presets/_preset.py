@@ -16,11 +16,14 @@ STATISTICS = (
     "spread_forecast",
     "rmse_smoothed",
     "climatology",
+    "forcing",
 )
 """Per-seed time means a claim can be about (after each member's burn-in).
 
 ``climatology`` is the error of the truth's own time mean as an estimate, DAPPER's
 ``Climatology()`` score: the time mean of the spatial RMS of ``truth - mean(truth)``.
+``forcing`` is the spatial mean of the model-error forcing analysed by weak-constraint
+4D-Var (tendency units).
 """
 
 Relation = Literal["approx", "below", "above"]
@@ -73,7 +76,11 @@ class Claim:
     - ``below``: $\mathrm{ours} \le \mathrm{paper} + \tau$;
     - ``above``: $\mathrm{ours} \ge \mathrm{paper} - \tau$;
 
-    and no seed of the member diverged.
+    and no seed of the member diverged. With ``versus``, the claim compares two members:
+    ours is then the mean over seeds of the per-seed ratio of the member's statistic to
+    that of the ``versus`` member (the same seeds: the same truth and observations), and
+    ``paper`` is the claimed ratio (``relation = "below"``, ``paper = 0.9``: at most 90 %
+    of the other member's value).
 
     Attributes:
         text: the claim as a reader would state it, e.g. ``"ETKF N=28: analysis RMSE ≈ 0.18"``.
@@ -82,6 +89,7 @@ class Claim:
         statistic: one of :data:`STATISTICS`.
         rel_tol: the published value's relative uncertainty (0.10: ±10 %).
         relation: ``"approx"``, ``"below"`` or ``"above"``.
+        versus: another member; the claim is then about the ratio of the two.
     """
 
     text: str
@@ -90,6 +98,7 @@ class Claim:
     statistic: str = "rmse_analysis"
     rel_tol: float = 0.10
     relation: Relation = "approx"
+    versus: str | None = None
 
     def __post_init__(self):
         if self.statistic not in STATISTICS:
@@ -136,6 +145,13 @@ class Preset:
         if len(set(names)) != len(names):
             raise ValueError(f"Preset {self.name!r}: duplicate member names in {names}.")
         for claim in self.claims:
+            if claim.versus is not None:
+                other = {m.name: m for m in members}.get(claim.versus)
+                mine = {m.name: m for m in members}.get(claim.member)
+                if other is None or (mine is not None and other.seeds != mine.seeds):
+                    raise ValueError(f"Preset {self.name!r}: claim {claim.text!r} compares "
+                                     f"with member {claim.versus!r}, which must be built with "
+                                     "the same seeds.")
             if claim.member not in names:
                 raise ValueError(f"Preset {self.name!r}: claim {claim.text!r} is about member "
                                  f"{claim.member!r}, which is not one of {', '.join(names)}.")

@@ -7,9 +7,11 @@ import difflib
 from ._preset import Preset
 from ._sakov2008 import SAKOV2008
 from ._sakov2012 import SAKOV2012
+from ._tremolet2006 import TREMOLET2006
 from ._wilks2005 import WILKS2005
 
-PRESETS: dict[str, Preset] = {p.name: p for p in (SAKOV2008, SAKOV2012, WILKS2005)}
+PRESETS: dict[str, Preset] = {p.name: p for p in (SAKOV2008, SAKOV2012, WILKS2005,
+                                                  TREMOLET2006)}
 """Every preset, by name, in the order ``assimilax reproduce --list`` shows them."""
 
 

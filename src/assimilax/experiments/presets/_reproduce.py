@@ -169,7 +169,7 @@ def reproduce(
         rmse = run.statistics["rmse_analysis"]["mean"]
         shown = ", ".join("diverged" if v is None else f"{v:.3f}" for v in rmse)
         say(f"{head}: analysis RMSE per seed {shown} ({run.wall_time_s:.1f} s)")
-    claims = [evaluate_claim(c, runs[c.member]) for c in preset.claims]
+    claims = [evaluate_claim(c, runs[c.member], runs.get(c.versus)) for c in preset.claims]
     result = Reproduction(
         preset=preset.name,
         reference=preset.reference,
