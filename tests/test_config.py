@@ -11,7 +11,8 @@ from assimilax import da, models, observations
 from assimilax.experiments import Config, ConfigError, build, load_config
 from assimilax.io import dumps_toml
 
-EXAMPLES = sorted((Path(__file__).parents[1] / "examples").glob("*.toml"))
+EXAMPLES = sorted(p for p in (Path(__file__).parents[1] / "examples").glob("*.toml")
+                  if not p.stem.startswith("sweep_"))  # sweep files: tests/test_sweep.py
 
 
 def base() -> dict:
