@@ -15,9 +15,9 @@ ratios of observed to expected values converges to scalings under which both hol
 
 Refs: Desroziers & Ivanov (2001), Q. J. R. Meteorol. Soc. 127, 1433-1452; Chapnik et al.
 (2004), QJRMS 130; Desroziers, Berre, Chapnik & Poli (2005), QJRMS 131, 3385-3396;
-Cheng, Argaud, Iooss, Lucor & Ponçot (2021), "Error covariance tuning in variational data
-assimilation: application to an operating hydrological model", Stoch. Environ. Res. Risk
-Assess. 35, 1019-1038.
+Cheng, Argaud, Iooss, Ponçot & Lucor (2021), "A graph clustering approach to localization
+for adaptive covariance tuning in data assimilation based on state-observation mapping",
+Math. Geosci. 53, doi:10.1007/s11004-021-09951-z.
 """
 
 from __future__ import annotations
@@ -205,10 +205,13 @@ def desroziers_ivanov(
     variant of Cheng et al. (2021).
 
     Args:
-        H, B, R: the linear observation operator and the prior guesses of the covariances.
-        xb, y: backgrounds and observations of every sample, ``(sample, state)``,
-            ``(sample, obs)``.
-        state_groups, obs_groups: group labels ``0..G-1`` (default: one group).
+        H: the linear observation operator ``(obs, state)``.
+        B: the prior guess of the background error covariance ``(state, state)``.
+        R: the prior guess of the observation error covariance ``(obs, obs)``.
+        xb: the backgrounds of every sample, ``(sample, state)``.
+        y: the observations of every sample, ``(sample, obs)``.
+        state_groups: group label ``0..G-1`` of each state variable (default: one group).
+        obs_groups: group label of each observation (default: one group).
         iterations: at most this many fixed-point iterations.
         rtol: stop when no scaling changes by more than this relative amount (the ratios
             carry rounding errors of the block inverses, about 1e-7 for smooth Gaussian
@@ -275,8 +278,8 @@ def state_observation_graph(
     Nodes are ``("x", i)`` for state variable ``i`` and ``("y", j)`` for observation
     ``j``; an edge joins them where $|H_{ji}| > $ ``threshold``, weighted by $|H_{ji}|$.
     With ``correlation`` (e.g. the correlation matrix of ``B``), state variables whose
-    correlation exceeds ``threshold`` in magnitude are joined too (Cheng et al. 2021 build
-    the graph from the observation operator and the covariance structure).
+    correlation exceeds ``threshold`` in magnitude are joined too. Cheng et al. (2021)
+    cluster the graph of this state-observation mapping.
 
     Returns:
         A ``networkx.Graph``.
@@ -331,7 +334,7 @@ class Louvain(AbstractCommunityDetection):
 @dataclasses.dataclass(frozen=True)
 class FluidCommunities(AbstractCommunityDetection):
     """Asynchronous fluid communities (Parés et al. 2017): exactly ``k`` communities of a
-    connected graph (the method of Cheng et al. 2021).
+    connected graph.
 
     Attributes:
         k: the number of communities.

@@ -139,7 +139,7 @@ class FirstOrderFilter(AbstractRecursiveFilter):
     (:func:`impulse_response_error`).
 
     Refs: Lorenc (1992), Q. J. R. Meteorol. Soc. 118; Purser et al. (2003), Mon. Wea.
-    Rev. 131; De Luca et al. (2021), "Gaussian recursive filters...", arXiv:2109.13418.
+    Rev. 131; De Luca et al. (2021) (K-pass first-order and third-order filters compared).
     """
 
     sigma: float = 5.0
