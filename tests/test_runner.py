@@ -29,7 +29,7 @@ SUMMARY_KEYS = {
     "rmse_analysis", "rmse_analysis_ci95", "rmse_forecast", "spread_analysis",
     "spread_forecast", "rmse_smoothed", "diverged", "diverged_at_cycle", "cycles",
     "wall_time_s", "cycles_per_second", "config", "seed", "version", "git_commit",
-    "resumed_at_cycle",
+    "resumed_at_cycle", "versions",
 }
 
 
@@ -78,9 +78,10 @@ def enks_run(tmp_path_factory):
 def test_run_writes_every_file(etkf_run):
     _, out, _ = etkf_run
     for name in (names.RESULTS_FILE, names.SUMMARY_FILE, names.CONFIG_FILE,
-                 names.ERROR_SPREAD_FIGURE, names.HOVMOLLER_FIGURE):
+                 names.ERROR_SPREAD_FIGURE, names.HOVMOLLER_FIGURE, names.RANK_HISTOGRAM_FIGURE):
         assert (out / name).is_file(), name
-    for figure in (names.ERROR_SPREAD_FIGURE, names.HOVMOLLER_FIGURE):
+    for figure in (names.ERROR_SPREAD_FIGURE, names.HOVMOLLER_FIGURE,
+                   names.RANK_HISTOGRAM_FIGURE):
         assert (out / figure).read_bytes()[:4] == b"\x89PNG"
     assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temporaries left
 
@@ -93,6 +94,8 @@ def test_summary_json(etkf_run):
     assert data["cycles"] == 200 and data["seed"] == 1
     assert data["version"] == assimilax.__version__
     assert isinstance(data["git_commit"], str) and data["git_commit"]
+    assert data["versions"]["assimilax"] == assimilax.__version__
+    assert data["versions"]["jax"] == jax.__version__
     assert data["diverged"] is False and data["diverged_at_cycle"] is None
     assert data["rmse_smoothed"] is None
     assert 0.05 < data["rmse_analysis"] < 0.5
@@ -108,7 +111,8 @@ def test_summary_json(etkf_run):
 def test_results_nc(etkf_run):
     cfg, out, summary = etkf_run
     ds = read_results(out / names.RESULTS_FILE)
-    assert dict(ds.sizes) == {names.TIME: 200, names.STATE: 40}
+    # ETKF, N = 20: the rank histogram has 21 bins.
+    assert dict(ds.sizes) == {names.TIME: 200, names.STATE: 40, names.RANK: 21}
     series = ("rmse_analysis", "rmse_forecast", "spread_analysis", "spread_forecast")
     for name in series:
         assert ds[name].dims == (names.TIME,) and ds[name].dtype == np.float64
@@ -125,6 +129,8 @@ def test_results_nc(etkf_run):
     assert ds.attrs["seed"] == 1
     assert ds.attrs["version"] == assimilax.__version__
     assert ds.attrs["git_commit"] == summary.git_commit
+    assert json.loads(ds.attrs["versions"]) == summary.versions
+    assert 0 < ds.attrs["wall_time_s"] <= summary.wall_time_s
     assert ds.attrs["climatological_rms"] > 3
 
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from ._config import ConfigError as ConfigError
     from ._config import Issue as Issue
     from ._config import load_config as load_config
+    from ._provenance import git_commit as git_commit
+    from ._provenance import package_versions as package_versions
     from ._run import DivergenceError as DivergenceError
     from ._run import RunDirError as RunDirError
     from ._run import Summary as Summary
@@ -50,6 +52,8 @@ _LAZY = {
     "ConfigError": "_config",
     "Issue": "_config",
     "load_config": "_config",
+    "git_commit": "_provenance",
+    "package_versions": "_provenance",
     "DivergenceError": "_run",
     "RunDirError": "_run",
     "Summary": "_run",

@@ -13,7 +13,7 @@ as an uninterrupted one.
 from __future__ import annotations
 
 import dataclasses
-import subprocess
+import json
 import time
 import tomllib
 from pathlib import Path
@@ -43,6 +43,7 @@ from ..metrics import time_mean_ci
 from ..observations import Observations
 from ._build import Setup, build
 from ._config import Config, EnKSConfig, LETKFConfig
+from ._provenance import git_commit, package_versions
 from ._runtime import configure_runtime
 from ._twin import climatological_rms, simulate_twin, twin_keys
 
@@ -89,6 +90,8 @@ class Summary:
         cycles_per_second: ``cycles / wall_time_s``.
         config: the resolved config (every default written out).
         seed, version, git_commit: provenance.
+        versions: versions of assimilax and of the packages its numbers depend on
+            (:func:`assimilax.experiments.package_versions`; ``None`` in older summaries).
         resumed_at_cycle: the cycle this process resumed an interrupted run at, else
             ``None`` (``wall_time_s`` then counts this process only).
         out_dir: the run directory (not stored).
@@ -111,6 +114,7 @@ class Summary:
     version: str
     git_commit: str
     resumed_at_cycle: int | None = None
+    versions: dict[str, str] | None = None
     out_dir: Path | None = dataclasses.field(default=None, compare=False)
     reused: bool = dataclasses.field(default=False, compare=False)
 
@@ -125,7 +129,7 @@ class Summary:
         cls, data: dict[str, Any], *, out_dir: Path | None = None, reused: bool = False
     ) -> Summary:
         fields = {f.name for f in dataclasses.fields(cls)} - {"out_dir", "reused"}
-        optional = {"resumed_at_cycle"}
+        optional = {"resumed_at_cycle", "versions"}
         missing = fields - optional - set(data)
         if missing:
             raise ValueError(f"summary is missing {sorted(missing)}")
@@ -215,7 +219,7 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     rio.write_text_atomic(out_dir / _names.CONFIG_FILE, config.to_toml())
 
-    commit = git_commit()
+    commit, versions = git_commit(), package_versions()
     console = console or Console(stderr=True)
     with _progress_bar(console, progress) as bar:
         task = bar.add_task("simulating the twin", total=None)
@@ -238,7 +242,8 @@ def run(
     else:
         record.pop("lagged_mean", None)
 
-    _write_results(out_dir, config, setup, record, truth, clim, divergence, commit, resumed)
+    _write_results(out_dir, config, setup, record, truth, clim, divergence, commit, resumed,
+                   versions, time.perf_counter() - t_start)
     means = {
         key: _time_mean(record.get(key), exp.burn_in)
         for key in ("rmse_forecast", "spread_analysis", "spread_forecast", "rmse_smoothed")
@@ -261,6 +266,7 @@ def run(
         version=__version__,
         git_commit=commit,
         resumed_at_cycle=resumed,
+        versions=versions,
         out_dir=out_dir,
     )
     rio.write_json(out_dir / _names.SUMMARY_FILE, summary.to_dict())
@@ -513,7 +519,7 @@ def _fmt(value: Any) -> str:
 
 
 def _write_results(out_dir, config, setup, record, truth, clim, divergence, commit,
-                   resumed) -> None:
+                   resumed, versions, wall_time_s) -> None:
     done = truth.shape[0]
     time_ = (np.arange(done) + 1) * setup.interval
     series = {k: record[k] for k in _names.SERIES if k in record}
@@ -529,6 +535,8 @@ def _write_results(out_dir, config, setup, record, truth, clim, divergence, comm
         "seed": config.experiment.seed,
         "version": __version__,
         "git_commit": commit,
+        "versions": json.dumps(versions, sort_keys=True),
+        "wall_time_s": wall_time_s,
         "burn_in": config.experiment.burn_in,
         "climatological_rms": clim,
         "diverged": divergence is not None,
@@ -548,41 +556,7 @@ def _write_results(out_dir, config, setup, record, truth, clim, divergence, comm
         histograms=histograms,
     )
     rio.write_results(out_dir / _names.RESULTS_FILE, dataset)
-    subtitle = f"{title}\nobserved: {attrs['observations']}"
-    plotting.plot_error_spread(
-        out_dir / _names.ERROR_SPREAD_FIGURE,
-        time=time_,
-        series=series,
-        burn_in=config.experiment.burn_in,
-        title=subtitle,
-        climatology=clim,
-    )
-    plotting.plot_hovmoller(
-        out_dir / _names.HOVMOLLER_FIGURE,
-        time=time_,
-        truth=truth,
-        analysis=record["analysis_mean"],
-        title=title,
-    )
-
-
-def git_commit() -> str:
-    """The commit of the assimilax source tree, or ``"unknown"`` (not a git checkout)."""
-    here = Path(__file__).resolve().parent
-    try:
-        tracked = subprocess.run(
-            ["git", "ls-files", "--error-unmatch", Path(__file__).name],
-            cwd=here, capture_output=True, text=True, timeout=10,
-        )
-        if tracked.returncode != 0:
-            return "unknown"
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    commit = head.stdout.strip()
-    return commit if head.returncode == 0 and commit else "unknown"
+    plotting.plot_run(out_dir)
 
 
 class _RateColumn(ProgressColumn):

@@ -46,7 +46,6 @@ import contextlib
 import copy
 import dataclasses
 import datetime
-import importlib.metadata
 import json
 import logging
 import math
@@ -82,7 +81,8 @@ from ..io import sweep_store
 from ..metrics import time_mean_ci
 from ._build import Setup, build
 from ._config import SECTIONS, Config, ConfigError, Issue, _show
-from ._run import _find_divergence, _fmt, _time_mean, _twin, _window, git_commit
+from ._provenance import git_commit, package_versions
+from ._run import _find_divergence, _fmt, _time_mean, _twin, _window
 from ._runtime import XLA_CPU_FLAGS, configure_runtime
 from ._twin import climatological_rms, twin_keys
 
@@ -100,9 +100,6 @@ WORKER_XLA_FLAGS = ("--xla_cpu_multi_thread_eigen=false",)
 """XLA flags of worker processes, besides :data:`XLA_CPU_FLAGS`: one thread per worker."""
 
 _TOP_KEYS = ("base", "batch_size", "sweep")
-_PACKAGES = ("jax", "jaxlib", "equinox", "numpy", "xarray", "dask", "distributed", "zarr")
-
-
 class SweepError(ConfigError):
     """A sweep file that cannot run; ``issues`` lists every violation found."""
 
@@ -799,17 +796,6 @@ def _create_store(spec: Sweep, plan: Plan, store: Path) -> None:
     coords = {a.dim: list(a.values) for a in spec.axes}
     rio.create_sweep_store(store, coords=coords, variables=names, chunks=plan.chunks,
                            attrs=attrs)
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of assimilax and the packages its numbers and files depend on."""
-    versions = {"assimilax": __version__}
-    for name in _PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "absent"
-    return versions
 
 
 # ----------------------------------------------------------------------------- schedulers

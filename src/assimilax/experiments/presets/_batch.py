@@ -25,7 +25,8 @@ from ...da.variational import AbstractVariationalMethod, assimilate_variational
 from ...metrics import time_mean_ci
 from ...observations import Observations
 from .._build import build
-from .._run import DIVERGENCE_WINDOW, _find_divergence, git_commit
+from .._provenance import git_commit
+from .._run import DIVERGENCE_WINDOW, _find_divergence
 from .._twin import climatological_rms, simulate_twin, twin_keys
 from .._variational import background0
 from ._preset import STATISTICS, Member

@@ -20,7 +20,7 @@ from typing import Any
 
 from ... import __version__
 from ... import io as rio
-from .._run import git_commit
+from .._provenance import git_commit
 from .._runtime import configure_runtime
 from ._batch import MemberRun, run_member
 from ._claims import ClaimResult, evaluate_claim
