@@ -347,7 +347,9 @@ def _assimilate_all(setup, config, twin, observations, clim, bar, out_dir, commi
             divergence = _find_divergence(rmse_so_far, exp.burn_in, clim, _window(config))
             if divergence is not None:
                 break
-        if done == cycles or time.perf_counter() - last_flush >= flush_seconds:
+        # The last chunk is not flushed: results.nc follows at once, and a run killed
+        # before it is written resumes from the previous flush.
+        if done < cycles and time.perf_counter() - last_flush >= flush_seconds:
             partial_run.write_partial(
                 out_dir, flushed, {k: np.concatenate(v) for k, v in pending.items()}
             )
