@@ -22,7 +22,6 @@ run ``--repeat`` times and the fastest taken.
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -30,6 +29,8 @@ import tempfile
 import textwrap
 import time
 from pathlib import Path
+
+from _dapper import find_dapper
 
 METHODS = {
     # name: (assimilax [method] keys, DAPPER constructor)
@@ -135,19 +136,6 @@ def run_dapper(python: str, ctor: str, cycles: int, seed: int) -> tuple[float, f
     )
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     return out["wall"], out["rmse"]
-
-
-def find_dapper(arg: str | None) -> str | None:
-    if arg:
-        return arg
-    if os.environ.get("DAPPER_PYTHON"):
-        return os.environ["DAPPER_PYTHON"]
-    try:
-        import dapper  # noqa: F401
-
-        return sys.executable
-    except ImportError:
-        return None
 
 
 def main() -> None:

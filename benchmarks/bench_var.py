@@ -22,15 +22,14 @@ memory; nothing installed is changed).
 
 import argparse
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from _dapper import find_dapper
 
 from assimilax import models
 from assimilax import observations as ob
@@ -115,20 +114,6 @@ def run_dapper(python, ctor, every, cycles, seed):
     )
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     return out["wall"], out["rmse"]
-
-
-def find_dapper(arg):
-    if arg:
-        return arg
-    if os.environ.get("DAPPER_PYTHON"):
-        return os.environ["DAPPER_PYTHON"]
-    try:
-        import dapper  # noqa: F401
-
-        return sys.executable
-    except ImportError:
-        default = Path("/tmp/dapper181/bin/python")
-        return str(default) if default.exists() else None
 
 
 def main():
