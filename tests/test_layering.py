@@ -12,6 +12,10 @@ SRC = Path(__file__).parents[1] / "src" / "assimilax"
 RING = ("experiments", "io", "plotting", "cli")
 RING_LIBRARIES = ("xarray", "pydantic", "typer", "dask", "h5netcdf", "netCDF4", "zarr",
                   "matplotlib", "rich")
+# Imports inside a function that the core may make on demand: the terminal progress bar of
+# ``fit(..., progress=True)``. ``test_core_imports_no_ring_library`` still holds: importing
+# the core never loads them.
+LAZY_ALLOWED = {("ml/training.py", "rich.progress")}
 
 
 def imported_after(code: str) -> list[str]:
@@ -29,7 +33,8 @@ def roots(modules: list[str]) -> set[str]:
 @pytest.fixture(scope="module")
 def core_modules() -> list[str]:
     return imported_after(
-        "import assimilax.models, assimilax.da, assimilax.observations, assimilax.metrics"
+        "import assimilax.models, assimilax.da, assimilax.observations, assimilax.metrics, "
+        "assimilax.ml, assimilax.hybrid"
     )
 
 
@@ -87,6 +92,8 @@ def test_core_sources_never_import_the_ring():
     for path in core:
         for module, line in _imports(path):
             parts = module.split(".")
+            if (path.relative_to(SRC).as_posix(), ".".join(parts[:2])) in LAZY_ALLOWED:
+                continue
             if parts[0] in RING_LIBRARIES or (parts[0] == "assimilax" and len(parts) > 1
                                               and parts[1] in RING):
                 offences.append(f"{path.relative_to(SRC)}:{line} imports {module}")
