@@ -473,6 +473,8 @@ def emulator_4dvar(
     n_train: int = 4000,
     epochs: int = 10,
     batch_size: int = 32,
+    learning_rate: float = 1e-3,
+    validation_fraction: float = 0.1,
     net: eqx.Module | None = None,
     max_iterations: int = 100,
     sigma: float = 1.0,
@@ -515,6 +517,8 @@ def emulator_4dvar(
         n_trials: independent truth runs per window length.
         n_train, epochs, batch_size, net: training set size, epochs, minibatch size and
             network (default :class:`DeepEmulatorCNN`).
+        learning_rate, validation_fraction: Adam's initial rate (cosine decay) and the
+            held-out share of the training pairs.
         max_iterations: L-BFGS iterations per window at most (:func:`lbfgs_minimise`).
         sigma, period: observation noise standard deviation and rotation period.
         n, forcing, dt: the Lorenz-96 simulator.
@@ -528,8 +532,9 @@ def emulator_4dvar(
         "iterations", "seconds"}, "ratio_emulator_gradient", "ratio_emulator",
         "seconds"}`` (ratios of the mean window-start RMSE to that of ``"true"``); plus
         ``"jacobian_error"`` (mean relative Frobenius error of the one-step Jacobian),
-        ``"one_step_rmse"``, ``"history"`` (the training
-        :class:`~assimilax.ml.History` as a dict, None when ``emulator`` is given),
+        ``"one_step_rmse"``, ``"emulator"`` (the trained or given emulator),
+        ``"history"`` (the training :class:`~assimilax.ml.History` as a dict, None when
+        ``emulator`` is given),
         ``"seconds"`` per phase and ``"settings"``.
     """
     if n_windows <= burn_in:
@@ -545,7 +550,9 @@ def emulator_4dvar(
         seconds["data"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         emulator, history = train_emulator(xs, ys, key=k_train, dt=dt, net=net, epochs=epochs,
-                                           batch_size=batch_size, progress=progress)
+                                           batch_size=batch_size, learning_rate=learning_rate,
+                                           validation_fraction=validation_fraction,
+                                           progress=progress)
         seconds["training"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -606,11 +613,13 @@ def emulator_4dvar(
         "windows": windows,
         "jacobian_error": jac,
         "one_step_rmse": step_err,
+        "emulator": emulator,
         "history": None if history is None else history.to_dict(),
         "seconds": seconds,
         "settings": {
             "window_lengths": [int(v) for v in window_lengths], "n_windows": n_windows,
             "n_trials": n_trials, "burn_in": burn_in, "n_train": n_train, "epochs": epochs,
+            "batch_size": batch_size, "learning_rate": learning_rate,
             "max_iterations": max_iterations, "sigma": sigma, "period": period, "n": n,
             "forcing": forcing, "dt": dt,
         },
