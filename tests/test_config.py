@@ -342,3 +342,92 @@ def test_build_models():
                                        model__K=8, model__J=4, model__noise_std=0.1)))
     assert isinstance(two.model, models.TwoScaleLorenz96)
     assert two.model.state_size == 40 and two.model.noise_std == 0.1
+
+
+# ----------------------------------------------------------------------------- [ml], [hybrid]
+
+
+def brajard() -> dict:
+    return {
+        "model": {"name": "lorenz96", "n": 40, "dt": 0.05},
+        "observations": {"operator": "random", "fraction": 0.5, "noise_std": 1.0},
+        "method": {"name": "enkf_n", "ensemble_size": 30},
+        "experiment": {"cycles": 4000, "burn_in": 0},
+        "hybrid": {"name": "iterative_emulation"},
+    }
+
+
+def nonnenmacher() -> dict:
+    return {
+        "model": {"name": "lorenz96", "n": 40, "dt": 0.0125},
+        "observations": {"operator": "every", "stride": 4, "noise_std": 1.0},
+        "experiment": {"cycles": 48, "burn_in": 0},
+        "hybrid": {"name": "emulator_4dvar", "window": 8},
+    }
+
+
+def test_hybrid_defaults_are_the_papers():
+    cfg = Config.from_dict(brajard())
+    assert cfg.ml is None and cfg.hybrid.iterations == 15
+    ml = cfg.ml_resolved
+    assert (ml.network, ml.widths, ml.loss, ml.batch_size) == (
+        "brajard_cnn", [24, 37], "variance_weighted", 128)
+    assert cfg.hybrid.model_noise_std == 1.0 and cfg.hybrid.variance_floor == 0.01
+    cfg = Config.from_dict(nonnenmacher())
+    assert cfg.method is None
+    assert cfg.ml_resolved.network == "deep_emulator_cnn" and cfg.ml_resolved.loss == "mse"
+    assert "4D-Var with emulator gradients (window 8)" in cfg.describe()
+
+
+def test_hybrid_configs_round_trip_through_toml():
+    for data in (brajard(), nonnenmacher()):
+        data["ml"] = {"epochs": 3, "learning_rate": 0.01}
+        cfg = Config.from_dict(data)
+        again = Config.from_dict(tomllib.loads(cfg.to_toml()))
+        assert again.to_dict() == cfg.to_dict()
+        assert again.ml.epochs == 3
+
+
+@pytest.mark.parametrize("make, change, expected", [
+    (brajard, {"hybrid": {"name": "iterative"}},
+     '[hybrid] name = "iterative": unknown; allowed: iterative_emulation, emulator_4dvar'),
+    (brajard, {"hybrid": {"name": "iterative_emulation", "iterations": 0}},
+     "[hybrid] iterations = 0: must be >= 1"),
+    (brajard, {"hybrid": {"name": "iterative_emulation", "window": 8}},
+     '[hybrid] window = 8: not a key for name = "iterative_emulation" (only for name = '
+     "emulator_4dvar)"),
+    (brajard, {"ml": {"epochs": 0}}, "[ml] epochs = 0: must be >= 1"),
+    (brajard, {"ml": {"network": "resnet"}}, '[ml] network = "resnet": unknown; allowed: '
+     "brajard_cnn, deep_emulator_cnn"),
+    (brajard, {"ml": {"epoch": 3}}, "[ml] epoch = 3: unknown key; allowed keys: network"),
+    (brajard, {"ml": {"widths": []}}, "[ml] widths = []: must not be empty"),
+    (brajard, {"method": {"name": "var3d"}}, '[method] name = "var3d": iterative_emulation '
+     "needs an ensemble filter"),
+    (brajard, {"observations": {"operator": "random", "fraction": 0.5, "every_steps": 2}},
+     "[observations] every_steps = 2: must be 1 for [hybrid]"),
+    (brajard, {"model": {"name": "lorenz63"}}, '[model] name = "lorenz63": [hybrid] name = '
+     '"iterative_emulation" needs [model] name = "lorenz96"'),
+    (nonnenmacher, {"method": {"name": "etkf", "ensemble_size": 10}},
+     '[method]: not used by [hybrid] name = "emulator_4dvar"'),
+    (nonnenmacher, {"observations": {"operator": "full"}},
+     '[observations] operator = "full": must be "every" for [hybrid] name = "emulator_4dvar"'),
+    (nonnenmacher, {"ml": {"loss": "variance_weighted"}},
+     '[ml] loss = "variance_weighted": emulator_4dvar trains on true states'),
+    (nonnenmacher, {"hybrid": {"name": "emulator_4dvar", "windows": 3,
+                               "burn_in_windows": 3}},
+     "[hybrid] burn_in_windows = 3: must be < windows = 3"),
+])
+def test_hybrid_refused(make, change, expected):
+    data = make()
+    data.update(change)
+    assert expected in issues_of(data)
+
+
+def test_ml_without_hybrid_and_hybrid_without_method_are_refused():
+    data = base()
+    data["ml"] = {"epochs": 3}
+    assert "[ml]: only used by a [hybrid] method" in issues_of(data)
+    data = brajard()
+    del data["method"]
+    assert "[method]: missing section: iterative_emulation assimilates with an ensemble" \
+        in issues_of(data)

@@ -180,7 +180,7 @@ class Setup:
         model: the forecast model.
         truth_model: the model that makes the truth (``model`` unless ``[truth]`` is given).
         operator, noise: the observation operator (on the forecast model's grid) and error.
-        method: the ensemble or variational method.
+        method: the ensemble or variational method (None for a hybrid that brings its own).
         every_steps: forecast-model steps per observation interval.
         truth_every_steps: truth-model steps per observation interval.
         spinup_steps: truth-model steps of spin-up.
@@ -190,7 +190,7 @@ class Setup:
     truth_model: AbstractModel
     operator: AbstractObsOperator
     noise: AbstractObsNoise
-    method: AbstractEnsembleMethod | var.AbstractVariationalMethod
+    method: AbstractEnsembleMethod | var.AbstractVariationalMethod | None
     every_steps: int
     truth_every_steps: int
     spinup_steps: int
@@ -211,7 +211,7 @@ def build(config: Config) -> Setup:
         truth_model=truth_model,
         operator=operator,
         noise=noise,
-        method=build_method(config.method, model),
+        method=None if config.method is None else build_method(config.method, model),
         every_steps=config.observations.every_steps,
         truth_every_steps=config.truth_every_steps,
         spinup_steps=config.experiment.spinup_steps,

@@ -543,10 +543,143 @@ class ExperimentConfig(_Section):
         return self
 
 
+# ----------------------------------------------------------------------------- ML, hybrid
+
+
+NETWORKS = ("brajard_cnn", "deep_emulator_cnn")
+
+
+class MLConfig(_Section):
+    """``[ml]``: the network of a hybrid method and how it is trained (Adam).
+
+    Keys left out take the defaults of the ``[hybrid]`` method (the paper's settings).
+    """
+
+    network: Literal["brajard_cnn", "deep_emulator_cnn"] | None = None
+    """The network: ``brajard_cnn`` (Brajard et al. 2020: bilinear layer of three
+    kernel-5 convolutions of ``widths[0]`` filters, then ``widths[1:]``), or
+    ``deep_emulator_cnn`` (Nonnenmacher & Greenberg 2021: kernel-3 convolutions of
+    ``widths`` channels, each followed by 1x1 layers). Default: the hybrid's."""
+    widths: list[int] | None = Field(None, min_length=1)
+    """Channels of the convolutional layers (default: the paper's: ``[24, 37]`` for
+    ``brajard_cnn``, ``[16, 32]`` for ``deep_emulator_cnn``)."""
+    epochs: int | None = Field(None, ge=1)
+    """Training epochs: of each iteration after the first for iterative_emulation (default
+    40; the first has ``[hybrid] epochs_first``), of the emulator for emulator_4dvar
+    (default 10)."""
+    batch_size: int | None = Field(None, ge=1)
+    """Samples per minibatch (default 128 for iterative_emulation, 32 for emulator_4dvar)."""
+    learning_rate: float = Field(1e-3, gt=0)
+    """Adam's learning rate (constant)."""
+    loss: Literal["variance_weighted", "mse"] | None = None
+    """Training loss: ``variance_weighted`` (each analysis weighted by 1 / (its ensemble
+    variance + 0.01), Brajard 2020; iterative_emulation only) or ``mse``."""
+    ridge: float = Field(1e-4, ge=0)
+    """L2 penalty on the output layer's weights (Brajard 2020: 1e-4)."""
+    validation_fraction: float = Field(0.0, ge=0, lt=1)
+    """Share of the training pairs held out for a validation loss."""
+
+    def resolved(self, hybrid: str) -> MLConfig:
+        """A copy with every ``None`` replaced by the default of ``hybrid``."""
+        defaults = _ML_DEFAULTS[hybrid]
+        return self.model_copy(update={k: v for k, v in defaults.items()
+                                       if getattr(self, k) is None})
+
+
+_ML_DEFAULTS: dict[str, dict[str, Any]] = {
+    "iterative_emulation": {"network": "brajard_cnn", "widths": [24, 37], "epochs": 40,
+                            "batch_size": 128, "loss": "variance_weighted"},
+    "emulator_4dvar": {"network": "deep_emulator_cnn", "widths": [16, 32], "epochs": 10,
+                       "batch_size": 32, "loss": "mse"},
+}
+
+
+class _HybridBase(_Section):
+    tag: ClassVar[str] = "name"
+
+
+class IterativeEmulationConfig(_HybridBase):
+    """``name = "iterative_emulation"``: Brajard et al. (2020), a surrogate model learned
+    from the observations alone by alternating training and the ``[method]`` filter.
+
+    The record is ``[experiment] cycles`` steps observed every model step; ``[model]`` is
+    the true system (Lorenz-96) whose surrogate is learned."""
+
+    name: Literal["iterative_emulation"] = "iterative_emulation"
+    """The hybrid method."""
+    title: ClassVar[str] = "iterative DA-ML emulation"
+    iterations: int = Field(15, ge=1)
+    """Train + assimilate passes over the record."""
+    epochs_first: int = Field(60, ge=1)
+    """Epochs of the first training (on the interpolation of the observations)."""
+    model_noise_std: float = Field(1.0, ge=0)
+    """Additive noise of the surrogate in the filter, per unit time: ``sqrt(dt) *
+    model_noise_std`` per step (1.0 at dt = 0.05: the paper's variance 0.05 a step)."""
+    variance_floor: float = Field(0.01, gt=0)
+    """The 0.01 in the weights ``1 / (analysis variance + variance_floor)``."""
+    lyapunov_exponent: float = Field(1.67, gt=0)
+    """Leading Lyapunov exponent of the true model (per time unit): valid times are
+    reported in Lyapunov times ``1 / lyapunov_exponent``."""
+    valid_threshold: float = Field(0.5, gt=0)
+    """A forecast is valid while its RMSE stays below this share of the climatological
+    standard deviation."""
+    forecast_cases: int = Field(200, ge=1)
+    """Initial states (on a fresh true trajectory) of the surrogate's forecast test."""
+    skill_every: int = Field(1, ge=1)
+    """Measure the surrogate's valid time every this many iterations (and at the last)."""
+
+    def describe(self) -> str:
+        return f"iterative DA-ML emulation ({self.iterations} iterations)"
+
+
+class Emulator4DVarConfig(_HybridBase):
+    """``name = "emulator_4dvar"``: Nonnenmacher & Greenberg (2021), 4D-Var with the
+    exact adjoint, with a learned emulator's gradients, and with the emulator throughout.
+
+    ``[model]`` is the simulator (Lorenz-96); ``[observations]`` must be ``operator =
+    "every"`` observed every step: its ``stride`` is the rotation period (the observed
+    variables are ``i = t mod stride`` at step ``t``, the authors' rotating sampling) and
+    its ``noise_std`` the observation error. No ``[method]``: the 4D-Var is the authors'
+    (no background term, L-BFGS to convergence)."""
+
+    name: Literal["emulator_4dvar"] = "emulator_4dvar"
+    """The hybrid method."""
+    title: ClassVar[str] = "4D-Var with emulator gradients"
+    window: int = Field(8, ge=1)
+    """Model steps per assimilation window."""
+    windows: int = Field(6, ge=2)
+    """Consecutive windows per truth trajectory."""
+    trials: int = Field(4, ge=1)
+    """Independent truth trajectories."""
+    burn_in_windows: int = Field(1, ge=0)
+    """Windows of each trial left out of the means (the first starts from a crude guess)."""
+    training_samples: int = Field(4000, ge=10)
+    """One-step pairs of simulator states the emulator learns from."""
+    max_iterations: int = Field(100, ge=1)
+    """L-BFGS iterations per window at most."""
+    jacobian_states: int = Field(200, ge=1)
+    """Test states of the Jacobian error."""
+
+    @model_validator(mode="after")
+    def _windows(self):
+        if self.burn_in_windows >= self.windows:
+            _raise(Issue(None, "burn_in_windows", f"must be < windows = {self.windows}",
+                         self.burn_in_windows))
+        return self
+
+    def describe(self) -> str:
+        return f"4D-Var with emulator gradients (window {self.window})"
+
+
+HybridConfig = Annotated[
+    IterativeEmulationConfig | Emulator4DVarConfig, Field(discriminator="name")
+]
+
+
 # ----------------------------------------------------------------------------- the config
 
 
-SECTIONS = ("model", "truth", "observations", "method", "experiment")
+SECTIONS = ("model", "truth", "observations", "method", "experiment", "ml", "hybrid")
 
 
 class Config(_Section):
@@ -563,14 +696,19 @@ class Config(_Section):
     dividing the observation interval."""
     observations: ObservationsConfig
     """What is observed, how often and how noisily."""
-    method: MethodConfig
-    """The data assimilation method."""
+    method: MethodConfig | None = None
+    """The data assimilation method (required, except for ``[hybrid] name =
+    "emulator_4dvar"``, which brings its own 4D-Var)."""
     experiment: ExperimentConfig
     """Length, burn-in, seed and run-time settings."""
+    ml: MLConfig | None = None
+    """The network and its training, for a ``[hybrid]`` method (defaults: the paper's)."""
+    hybrid: HybridConfig | None = None
+    """A DA+ML method of the literature run on this twin (None: plain data assimilation)."""
 
     @model_validator(mode="after")
     def _consistent(self):
-        issues = []
+        issues = self._hybrid_issues()
         n = self.model.state_size
         truth = self.truth
         if truth is not None and truth.state_size != n:
@@ -605,6 +743,53 @@ class Config(_Section):
             self.experiment.spinup_steps = round(SPINUP_TIME / self.truth_model.dt)
         return self
 
+    def _hybrid_issues(self) -> list[Issue]:
+        hybrid, method, obs = self.hybrid, self.method, self.observations
+        if hybrid is None:
+            issues = [] if method is not None else [Issue("method", None, "missing section")]
+            if self.ml is not None:
+                issues.append(Issue("ml", None, "only used by a [hybrid] method; add [hybrid] "
+                                    "or remove [ml]"))
+            return issues
+        issues = []
+        if not isinstance(self.model, Lorenz96Config) or self.truth is not None:
+            issues.append(Issue("model", "name", f'[hybrid] name = "{hybrid.name}" needs '
+                                '[model] name = "lorenz96" and no [truth]', self.model.name))
+        if obs.every_steps != 1:
+            issues.append(Issue("observations", "every_steps", f'must be 1 for [hybrid] name '
+                                f'= "{hybrid.name}" (one observation time per model step)',
+                                obs.every_steps))
+        loss = self.ml.loss if self.ml is not None else None
+        if isinstance(hybrid, IterativeEmulationConfig):
+            if method is None:
+                issues.append(Issue("method", None, "missing section: iterative_emulation "
+                                    "assimilates with an ensemble filter (the paper: name = "
+                                    '"enkf_n", ensemble_size = 30)'))
+            elif isinstance(method, VARIATIONAL_METHODS) or isinstance(method, EnKSConfig):
+                issues.append(Issue("method", "name", "iterative_emulation needs an ensemble "
+                                    f"filter: {_one_of(['enkf', 'etkf', 'enkf_n', 'letkf'])}",
+                                    method.name))
+        else:
+            if method is not None:
+                issues.append(Issue("method", None, "not used by [hybrid] name = "
+                                    '"emulator_4dvar" (it runs the authors\' 4D-Var); remove '
+                                    "the section"))
+            if not isinstance(obs, EveryObsConfig):
+                issues.append(Issue("observations", "operator", 'must be "every" for [hybrid] '
+                                    'name = "emulator_4dvar" (stride = the rotation period)',
+                                    obs.operator))
+            if loss == "variance_weighted":
+                issues.append(Issue("ml", "loss", 'emulator_4dvar trains on true states: use '
+                                    '"mse"', loss))
+        return issues
+
+    @property
+    def ml_resolved(self) -> MLConfig | None:
+        """``[ml]`` with the hybrid's defaults filled in (None without ``[hybrid]``)."""
+        if self.hybrid is None:
+            return None
+        return (self.ml or MLConfig()).resolved(self.hybrid.name)
+
     @property
     def truth_model(self) -> Lorenz63Config | Lorenz96Config | TwoScaleLorenz96Config:
         """The model that makes the truth: ``[truth]`` if given, else ``[model]``."""
@@ -622,7 +807,13 @@ class Config(_Section):
 
     def describe(self) -> str:
         """One line: method on model, e.g. ``LETKF (N=20, infl 1.02, r=4) on Lorenz-96``."""
-        text = f"{self.method.describe()} on {self.model.describe()}"
+        if self.hybrid is not None:
+            text = self.hybrid.describe()
+            if self.method is not None:
+                text += f" with {self.method.describe()}"
+            text += f" on {self.model.describe()}"
+        else:
+            text = f"{self.method.describe()} on {self.model.describe()}"
         if self.truth is not None:
             text += f", truth from {self.truth.describe()}"
         return text
@@ -652,7 +843,12 @@ class Config(_Section):
         try:
             return cls.model_validate(data)
         except ValidationError as err:
-            raise ConfigError(_issues(err), source) from None
+            issues = _issues(err)
+            hybrid = data.get("hybrid")
+            own_4dvar = isinstance(hybrid, dict) and hybrid.get("name") == "emulator_4dvar"
+            if "method" not in data and not own_4dvar:  # optional for pydantic, not for us
+                issues.append(Issue("method", None, "missing section"))
+            raise ConfigError(issues, source) from None
 
     @classmethod
     def default(cls) -> Config:
@@ -701,6 +897,7 @@ _UNIONS: dict[str, Any] = {
     "observations": (FullObsConfig, EveryObsConfig, SubsetObsConfig, RandomObsConfig),
     "method": (ETKFConfig, EnKFConfig, EnKFNConfig, LETKFConfig, EnKSConfig, Var3DConfig,
                Var4DConfig, WeakVar4DConfig),
+    "hybrid": (IterativeEmulationConfig, Emulator4DVarConfig),
 }
 
 
@@ -711,6 +908,8 @@ def _tag_of(cls) -> str:
 def _section_class(section: str, tag: str | None):
     if section == "experiment":
         return ExperimentConfig
+    if section == "ml":
+        return MLConfig
     for cls in _UNIONS.get(section, ()):
         if _tag_of(cls) == tag:
             return cls
