@@ -21,7 +21,7 @@ test: install
 	$(BIN)/python -m pytest -q
 
 test-slow: install
-	$(BIN)/python -m pytest -q -m slow
+	$(BIN)/python -m pytest -q -m "slow and not paper"
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

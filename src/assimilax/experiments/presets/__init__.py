@@ -7,7 +7,8 @@ claims and ``claims.md``; :func:`reproduction_table` makes ``docs/reproduction.m
 
 Presets: ``sakov2008`` (Lorenz-96, the ensemble Kalman filters), ``sakov2012``
 (Lorenz-63), ``wilks2005`` (two-scale Lorenz-96), ``tremolet2006`` (weak-constraint
-4D-Var on a biased Lorenz-96).
+4D-Var on a biased Lorenz-96), ``brajard2020`` (a surrogate learned by iterating DA and
+training), ``nonnenmacher2021`` (4D-Var with emulator gradients).
 """
 
 from ._batch import MemberRun as MemberRun

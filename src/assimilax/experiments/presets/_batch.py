@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -25,6 +27,7 @@ from ...da.variational import AbstractVariationalMethod, assimilate_variational
 from ...metrics import time_mean_ci
 from ...observations import Observations
 from .._build import build
+from .._hybrid import HYBRID_STATISTICS, run_hybrid
 from .._provenance import git_commit
 from .._run import DIVERGENCE_WINDOW, _find_divergence
 from .._twin import climatological_rms, simulate_twin, twin_keys
@@ -49,6 +52,9 @@ class MemberRun:
             criterion of ``assimilax run``), else ``None``.
         wall_time_s: seconds to build, compile and run all seeds.
         version, git_commit: provenance.
+        notes: readable results of a hybrid member (per-iteration RMSEs, ...), per seed.
+        details: per seed, the hybrid method's full record (:class:`~assimilax.
+            experiments._hybrid.HybridOutcome` ``details``); None for plain DA members.
         reused: found finished on disk, not recomputed (not stored).
     """
 
@@ -62,6 +68,8 @@ class MemberRun:
     wall_time_s: float
     version: str
     git_commit: str
+    notes: list[str] = dataclasses.field(default_factory=list)
+    details: list[dict[str, Any]] | None = None
     reused: bool = dataclasses.field(default=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -72,10 +80,10 @@ class MemberRun:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, reused: bool = False) -> MemberRun:
         fields = {f.name for f in dataclasses.fields(cls)} - {"reused"}
-        missing = fields - set(data)
+        missing = fields - {"notes", "details"} - set(data)
         if missing:
             raise ValueError(f"member record is missing {sorted(missing)}")
-        return cls(**{k: data[k] for k in fields}, reused=reused)
+        return cls(**{k: data[k] for k in fields if k in data}, reused=reused)
 
     def matches(self, member: Member) -> bool:
         """Whether this record is a run of ``member`` (same config and seeds)."""
@@ -127,15 +135,30 @@ def _run_seeds(truth_model, model, operator, noise, method, keys, *, cycles, tru
     return jax.vmap(one)(keys)
 
 
-def run_member(member: Member) -> MemberRun:
+def run_member(
+    member: Member,
+    *,
+    log: Callable[[str], None] | None = None,
+    checkpoint: str | Path | None = None,
+) -> MemberRun:
     """Run every seed of ``member`` (one compiled, vmapped program) and reduce.
 
+    A member with a ``[hybrid]`` method runs its seeds one after the other
+    (:func:`assimilax.experiments._hybrid.run_hybrid`; a training loop per seed does not
+    vmap), with per-iteration checkpoints under ``checkpoint/seed<k>`` when given.
     Float64 must be on (:func:`assimilax.experiments.configure_runtime`).
+
+    Args:
+        member: the member.
+        log: called with progress lines of a hybrid member.
+        checkpoint: directory for a hybrid member's checkpoints.
 
     Returns:
         The :class:`MemberRun`: per-seed time means after burn-in, their 95 % half-widths
         and the divergence check of each seed.
     """
+    if member.config.hybrid is not None:
+        return _run_hybrid_member(member, log=log, checkpoint=checkpoint)
     t0 = time.perf_counter()
     config = member.config_for(member.seeds[0])
     setup = build(config)
@@ -171,6 +194,39 @@ def run_member(member: Member) -> MemberRun:
         wall_time_s=time.perf_counter() - t0,
         version=__version__,
         git_commit=git_commit(),
+    )
+
+
+def _run_hybrid_member(member: Member, *, log, checkpoint) -> MemberRun:
+    t0 = time.perf_counter()
+    config = member.config_for(member.seeds[0])
+    names = HYBRID_STATISTICS[config.hybrid.name]
+    statistics: dict[str, dict[str, list[float | None]]] = {
+        name: {"mean": [], "ci95": []} for name in names}
+    notes, details = [], []
+    for seed in member.seeds:
+        say = None if log is None else (lambda line, s=seed: log(f"  seed {s}: {line}"))
+        where = None if checkpoint is None else Path(checkpoint) / f"seed{seed}"
+        out = run_hybrid(member.config_for(seed), log=say, checkpoint=where)
+        for name in names:
+            statistics[name]["mean"].append(out.statistics.get(name))
+            statistics[name]["ci95"].append(out.ci95.get(name))
+        prefix = f"seed {seed}: " if len(member.seeds) > 1 else ""
+        notes += [prefix + line for line in out.notes]
+        details.append(out.details)
+    return MemberRun(
+        name=member.name,
+        config=config.to_dict(),
+        seeds=list(member.seeds),
+        cycles=config.experiment.cycles,
+        burn_in=config.experiment.burn_in,
+        statistics=statistics,
+        diverged_at_cycle=[None] * len(member.seeds),
+        wall_time_s=time.perf_counter() - t0,
+        version=__version__,
+        git_commit=git_commit(),
+        notes=notes,
+        details=details,
     )
 
 

@@ -22,7 +22,8 @@ def _ours(c: ClaimResult) -> str:
     text = f"{c.ours:.4g}"
     if c.ours_ci95:
         text += f" ± {c.ours_ci95:.2g}"
-    return text + f" ({len(c.per_seed)} seeds)"
+    n = len(c.per_seed)
+    return text + f" ({n} seed{'s' if n > 1 else ''})"
 
 
 def _paper(c: ClaimResult) -> str:
@@ -52,9 +53,15 @@ def _member_line(run) -> str:
         title = Config.from_dict(run.config).describe()
     except ConfigError:  # written by another version of the schema
         title = run.name
-    return (f"- `{run.name}`: {title}; {len(run.seeds)} seeds × {run.cycles:,} cycles, "
-            f"burn-in {run.burn_in:,}; {run.wall_time_s:.1f} s"
-            + (" (reused)" if run.reused else ""))
+    seeds = f"{len(run.seeds)} seed{'s' if len(run.seeds) > 1 else ''}"
+    if run.config.get("hybrid"):
+        line = f"- `{run.name}`: {title}; {seeds}"
+        if run.config["hybrid"].get("name") == "iterative_emulation":
+            line += f" × {run.cycles:,} steps"
+    else:
+        line = f"- `{run.name}`: {title}; {seeds} × {run.cycles:,} cycles, burn-in {run.burn_in:,}"
+    line += f"; {run.wall_time_s:.1f} s" + (" (reused)" if run.reused else "")
+    return "\n".join([line, *(f"    - {_cell(note)}" for note in run.notes)])
 
 
 def _summary_path(result: Reproduction) -> str:

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from .._config import Config
+from .._hybrid import HYBRID_STATISTICS
 
 STATISTICS = (
     "rmse_analysis",
@@ -17,8 +18,15 @@ STATISTICS = (
     "rmse_smoothed",
     "climatology",
     "forcing",
+    *dict.fromkeys(s for names in HYBRID_STATISTICS.values() for s in names
+                   if s not in ("rmse_analysis", "spread_analysis")),
 )
 """Per-seed time means a claim can be about (after each member's burn-in).
+
+Members with a ``[hybrid]`` method report the statistics of
+:data:`assimilax.experiments._hybrid.HYBRID_STATISTICS` instead (``rmse_analysis``: of the
+last iteration; ``valid_time``: in Lyapunov times; ``ratio_*``: of a variant's analysis
+RMSE to the exact adjoint's; ``jacobian_error``: relative).
 
 ``climatology`` is the error of the truth's own time mean as an estimate, DAPPER's
 ``Climatology()`` score: the time mean of the spatial RMS of ``truth - mean(truth)``.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import difflib
 
+from ._brajard2020 import BRAJARD2020
+from ._nonnenmacher2021 import NONNENMACHER2021
 from ._preset import Preset
 from ._sakov2008 import SAKOV2008
 from ._sakov2012 import SAKOV2012
@@ -11,7 +13,8 @@ from ._tremolet2006 import TREMOLET2006
 from ._wilks2005 import WILKS2005
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (SAKOV2008, SAKOV2012, WILKS2005,
-                                                  TREMOLET2006)}
+                                                  TREMOLET2006, BRAJARD2020,
+                                                  NONNENMACHER2021)}
 """Every preset, by name, in the order ``assimilax reproduce --list`` shows them."""
 
 

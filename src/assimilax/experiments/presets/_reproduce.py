@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -153,8 +154,10 @@ def reproduce(
     for i, member in enumerate(members, 1):
         cfg = member.config_for(member.seeds[0])
         exp = cfg.experiment
+        size = (f"{len(member.seeds)} seed(s)" if cfg.hybrid is not None
+                else f"{len(member.seeds)} seeds x {exp.cycles} cycles")
         head = (f"{preset.name} ({version}) [{i}/{len(members)}] {member.name}: "
-                f"{cfg.describe()}, {len(member.seeds)} seeds x {exp.cycles} cycles")
+                f"{cfg.describe()}, {size}")
         path = member_dir / f"{member.name}.json"
         previous = _previous_member(path, member)
         if previous is not None:
@@ -163,9 +166,17 @@ def reproduce(
             continue
         rio.write_text_atomic(member_dir / f"{member.name}.toml", cfg.to_toml())
         say(f"{head} ...")
-        run = run_member(member)
+        partial = member_dir / f"{member.name}.partial"
+        run = run_member(member, log=say, checkpoint=partial)
         rio.write_json(path, run.to_dict())
+        if partial.is_dir():
+            shutil.rmtree(partial)
         runs[member.name] = run
+        if run.notes:
+            for line in run.notes:
+                say(f"{head}: {line}")
+            say(f"{head}: done ({run.wall_time_s:.1f} s)")
+            continue
         rmse = run.statistics["rmse_analysis"]["mean"]
         shown = ", ".join("diverged" if v is None else f"{v:.3f}" for v in rmse)
         say(f"{head}: analysis RMSE per seed {shown} ({run.wall_time_s:.1f} s)")
