@@ -125,10 +125,16 @@ def _run(twin, iterations, checkpoint=None, **kw):
         batch_size=32, truth=tw.truth, checkpoint=checkpoint, **kw)
 
 
-def test_loop_records_every_iteration(twin):
+@pytest.fixture(scope="module")
+def straight(twin):
+    """Two uninterrupted iterations."""
+    return _run(twin, 2)
+
+
+def test_loop_records_every_iteration(twin, straight):
     """Mechanics on a tiny net (its skill is tested by the brajard2020 preset)."""
     model, tw = twin
-    res = _run(twin, 2)
+    res = straight
     assert [r.iteration for r in res.iterations] == [1, 2]
     assert [r.epochs for r in res.iterations] == [3, 2]
     assert res.analysis.shape == res.variance.shape == (300, 40)
@@ -143,8 +149,8 @@ def test_loop_records_every_iteration(twin):
     assert summary["iterations"][1]["iteration"] == 2
 
 
-def test_resume_after_an_interruption_gives_the_uninterrupted_numbers(twin, tmp_path):
-    straight = _run(twin, 2)
+def test_resume_after_an_interruption_gives_the_uninterrupted_numbers(twin, straight,
+                                                                     tmp_path):
     first = _run(twin, 1, checkpoint=tmp_path / "ckpt")
     assert first.resumed_from == 0
     resumed = _run(twin, 2, checkpoint=tmp_path / "ckpt")

@@ -223,9 +223,6 @@ def _emulator_4dvar(config: Config, *, progress, log) -> HybridOutcome:
         f"emulator: Jacobian error {100 * out['jacobian_error']:.1f} % (relative Frobenius), "
         f"one-step RMSE {out['one_step_rmse']:.2e}",
     ]
-    if log is not None:
-        for line in notes:
-            log(line)
     arrays = {f"{stat}_per_window": np.asarray(window[v]["per_window"], float)
               for v, stat in names.items()}
     details = {

@@ -114,6 +114,12 @@ def reproduction_table(results: Sequence[Reproduction], *, command: str) -> str:
     commits = sorted({r.git_commit[:12] for r in results})
     total = sum(len(r.claims) for r in results)
     held = sum(c.holds for r in results for c in r.claims)
+    hybrids = [r.preset for r in results if any(m.config.get("hybrid") for m in r.members)]
+    hybrid_note = "" if not hybrids else (
+        f" The hybrid presets ({', '.join(f'`{h}`' for h in hybrids)}) report one value per "
+        "seed of the whole run instead (the last iteration's analysis RMSE, the surrogate's "
+        "valid time, a ratio of analysis RMSEs); the lines of their members below give the "
+        "numbers behind them, iteration by iteration.")
     lines = [
         "# Reproduction of published results",
         "",
@@ -127,7 +133,7 @@ def reproduction_table(results: Sequence[Reproduction], *, command: str) -> str:
         "published one; the tolerance is the published value's relative uncertainty "
         "(±10 % unless the preset says otherwise) plus the 95 % half-width of ours (the "
         "larger of the between-seed Student-t interval and the autocorrelation-corrected "
-        "within-run intervals).",
+        "within-run intervals)." + hybrid_note,
         "",
         "| preset | claim | ours (95 %) | paper | tolerance | holds | run |",
         "|---|---|---|---|---|---|---|",

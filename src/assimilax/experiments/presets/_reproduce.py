@@ -173,9 +173,9 @@ def reproduce(
             shutil.rmtree(partial)
         runs[member.name] = run
         if run.notes:
-            for line in run.notes:
-                say(f"{head}: {line}")
             say(f"{head}: done ({run.wall_time_s:.1f} s)")
+            for line in run.notes:
+                say(f"  {line}")
             continue
         rmse = run.statistics["rmse_analysis"]["mean"]
         shown = ", ".join("diverged" if v is None else f"{v:.3f}" for v in rmse)
