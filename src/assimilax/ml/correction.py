@@ -27,7 +27,33 @@ def _tendency_or_none(model: AbstractModel) -> str | None:
     return None
 
 
-class Corrected(AbstractModel):
+class _WrappedModel(AbstractModel):
+    """A model defined around another: ``dt``, ``noise_std``, ``state_size``, ``grid`` and
+    ``initial_condition`` are those of the wrapped ``model``."""
+
+    model: eqx.AbstractVar[AbstractModel]
+
+    @property
+    def dt(self) -> float:
+        return self.model.dt
+
+    @property
+    def noise_std(self) -> float:
+        return self.model.noise_std
+
+    @property
+    def state_size(self) -> int:
+        return self.model.state_size
+
+    @property
+    def grid(self) -> Grid:
+        return self.model.grid
+
+    def initial_condition(self, key: PRNGKeyArray) -> Float[Array, " state"]:
+        return self.model.initial_condition(key)
+
+
+class Corrected(_WrappedModel):
     r"""A physical model plus a learned correction of its tendency or of its step.
 
     - ``mode="tendency"``: $\dot x = f(x) + \mathrm{net}(x)$, where $f$ is
@@ -71,30 +97,11 @@ class Corrected(AbstractModel):
                 )
 
     @property
-    def dt(self) -> float:
-        return self.model.dt
-
-    @property
-    def noise_std(self) -> float:
-        return self.model.noise_std
-
-    @property
-    def state_size(self) -> int:
-        return self.model.state_size
-
-    @property
-    def grid(self) -> Grid:
-        return self.model.grid
-
-    @property
     def integrator(self) -> AbstractIntegrator:
         """The wrapped model's integrator (tendency mode)."""
         if self.mode != "tendency":
             raise AttributeError("Corrected: a resolvent-mode correction has no integrator.")
         return self.model.integrator
-
-    def initial_condition(self, key: PRNGKeyArray) -> Float[Array, " state"]:
-        return self.model.initial_condition(key)
 
     def tendency(self, x: Float[Array, " state"]) -> Float[Array, " state"]:
         """``model.tendency(x) + net(x)`` (tendency mode only)."""
@@ -112,7 +119,7 @@ class Corrected(AbstractModel):
         return self.model.step(x) + _net_out(self.net, x)
 
 
-class SurrogateGradient(AbstractModel):
+class SurrogateGradient(_WrappedModel):
     r"""The values of one model with the derivatives of another.
 
     ``step(x)`` returns ``model.step(x)``, while its Jacobian-vector product (hence, by
@@ -152,25 +159,6 @@ class SurrogateGradient(AbstractModel):
         dt, sdt = self.model.dt, self.surrogate.dt
         if isinstance(dt, (int, float)) and isinstance(sdt, (int, float)) and dt != sdt:
             raise ValueError(f"SurrogateGradient: model dt {dt} differs from surrogate dt {sdt}.")
-
-    @property
-    def dt(self) -> float:
-        return self.model.dt
-
-    @property
-    def noise_std(self) -> float:
-        return self.model.noise_std
-
-    @property
-    def state_size(self) -> int:
-        return self.model.state_size
-
-    @property
-    def grid(self) -> Grid:
-        return self.model.grid
-
-    def initial_condition(self, key: PRNGKeyArray) -> Float[Array, " state"]:
-        return self.model.initial_condition(key)
 
     def step(self, x: Float[Array, " state"]) -> Float[Array, " state"]:
         """``model.step(x)``, differentiated as ``surrogate.step``."""
