@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import equinox as eqx
 import jax
 import numpy as np
 
@@ -96,13 +97,16 @@ def run_hybrid(
     return out
 
 
+_simulate = eqx.filter_jit(simulate_twin)  # one compiled program, not op by op
+
+
 def _iterative(config: Config, *, progress, log, checkpoint) -> HybridOutcome:
     h: IterativeEmulationConfig = config.hybrid
     ml = config.ml_resolved
     exp = config.experiment
     setup = build(config)
     key = jax.random.key(exp.seed)
-    twin = simulate_twin(
+    twin = _simulate(
         setup.truth_model, setup.operator, setup.noise, cycles=exp.cycles, every_steps=1,
         ensemble_size=config.method.ensemble_size, key=key,
         spinup_steps=setup.spinup_steps, initial_std=exp.initial_std,

@@ -94,6 +94,11 @@ class Summary:
             (:func:`assimilax.experiments.package_versions`; ``None`` in older summaries).
         resumed_at_cycle: the cycle this process resumed an interrupted run at, else
             ``None`` (``wall_time_s`` then counts this process only).
+        hybrid: for a config with ``[hybrid]``, what its method reported: ``{"name",
+            "statistics", "ci95", "notes", "details"}`` (see
+            :class:`assimilax.experiments._hybrid.HybridOutcome`); else ``None``. The
+            per-cycle means above are then those of the final analyses
+            (``iterative_emulation``) or ``None`` (``emulator_4dvar``).
         out_dir: the run directory (not stored).
         reused: ``True`` when the run was found finished on disk, not recomputed.
     """
@@ -115,6 +120,7 @@ class Summary:
     git_commit: str
     resumed_at_cycle: int | None = None
     versions: dict[str, str] | None = None
+    hybrid: dict[str, Any] | None = None
     out_dir: Path | None = dataclasses.field(default=None, compare=False)
     reused: bool = dataclasses.field(default=False, compare=False)
 
@@ -129,7 +135,7 @@ class Summary:
         cls, data: dict[str, Any], *, out_dir: Path | None = None, reused: bool = False
     ) -> Summary:
         fields = {f.name for f in dataclasses.fields(cls)} - {"out_dir", "reused"}
-        optional = {"resumed_at_cycle", "versions"}
+        optional = {"resumed_at_cycle", "versions", "hybrid"}
         missing = fields - optional - set(data)
         if missing:
             raise ValueError(f"summary is missing {sorted(missing)}")
@@ -182,7 +188,9 @@ def run(
 
     A finished run of the same config in ``out_dir`` is not recomputed: its summary is
     returned (``reused=True``); an interrupted one is resumed from its last checkpoint.
-    Float64 is switched on for the process.
+    Float64 is switched on for the process. A config with ``[hybrid]`` runs its hybrid
+    method instead (:func:`assimilax.experiments._run_hybrid.run_hybrid_experiment`: no
+    chunks; an interrupted run resumes from its last finished iteration).
 
     Args:
         config: a validated config.
@@ -212,6 +220,11 @@ def run(
                 _advice(config),
             )
         return previous
+    if config.hybrid is not None:
+        from ._run_hybrid import run_hybrid_experiment
+
+        return run_hybrid_experiment(config, out_dir, progress=progress, console=console,
+                                     t_start=t_start)
 
     configure_runtime()
     setup = build(config)

@@ -240,10 +240,15 @@ class Sweep:
         if issues:
             raise SweepError(issues, source)
         try:
-            Config.from_dict(copy.deepcopy(base))
+            base_config = Config.from_dict(copy.deepcopy(base))
         except ConfigError as err:
             raise SweepError([Issue(None, "base", f"the base config is invalid: {i}")
                               for i in err.issues], source) from None
+        if base_config.hybrid is not None:
+            raise SweepError([Issue("hybrid", "name", "a sweep runs plain data assimilation "
+                                    "only; run a [hybrid] config with `assimilax run` (or "
+                                    "`assimilax reproduce`), or remove [hybrid] and [ml]",
+                                    base_config.hybrid.name)], source)
         sweep = cls(base=base, axes=tuple(axes), batch_size=batch_size, source=source)
         sweep._validate_points()
         return sweep

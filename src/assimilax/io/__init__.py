@@ -10,6 +10,7 @@ from . import _sweep_store as sweep_store
 from ._files import read_json as read_json
 from ._files import write_json as write_json
 from ._files import write_text_atomic as write_text_atomic
+from ._results import add_variables as add_variables
 from ._results import read_results as read_results
 from ._results import results_dataset as results_dataset
 from ._results import write_results as write_results
@@ -22,6 +23,7 @@ from ._toml import dumps_toml as dumps_toml
 from ._toml import toml_value as toml_value
 
 __all__ = [
+    "add_variables",
     "create_sweep_store",
     "dumps_toml",
     "names",

@@ -50,3 +50,50 @@ RANK_HISTOGRAM = "rank_histogram"
 all state variables pooled (ensemble methods only)."""
 
 RANK_HISTOGRAM_FIGURE = "rank_histogram.png"
+
+# ----------------------------------------------------------------------------- hybrid runs
+
+ITERATION = "iteration"
+"""Iterations of an iterative hybrid method; the coordinate is the iteration, from 1."""
+
+LEAD = "lead"
+"""Forecast lead times; the coordinate is the lead in model steps, from 1."""
+
+LEAD_TIME = "lead_time"
+"""Non-dimension coordinate on ``lead``: the lead in Lyapunov times."""
+
+TRIAL = "trial"
+"""Independent truth trajectories of a windowed hybrid method; the coordinate from 0."""
+
+WINDOW = "window"
+"""Scored assimilation windows of a trial; the coordinate is the window's index in the
+trial (windows of the burn-in are not scored)."""
+
+HYBRID_VARIABLES = {
+    "iteration_rmse_analysis": ((ITERATION,), "time-mean analysis RMSE of the iteration",
+                                STATE_UNITS),
+    "iteration_spread_analysis": ((ITERATION,), "time-mean analysis spread of the iteration",
+                                  STATE_UNITS),
+    "iteration_train_loss": ((ITERATION,), "last training loss of the iteration", "1"),
+    "iteration_valid_time": ((ITERATION,), "valid time of the iteration's surrogate "
+                             "(NaN: not measured)", "Lyapunov times"),
+    "surrogate_forecast_rmse": ((LEAD,), "RMSE of the surrogate's forecasts of the true "
+                                "model", STATE_UNITS),
+    "rmse_true_adjoint_per_window": ((TRIAL, WINDOW), "analysis RMSE at the window start, "
+                                     "4D-Var with the exact adjoint", STATE_UNITS),
+    "rmse_emulator_gradient_per_window": ((TRIAL, WINDOW), "analysis RMSE at the window "
+                                          "start, 4D-Var with the emulator's gradients",
+                                          STATE_UNITS),
+    "rmse_emulator_per_window": ((TRIAL, WINDOW), "analysis RMSE at the window start, "
+                                 "4D-Var with the emulator throughout", STATE_UNITS),
+}
+"""Variables of hybrid runs: name -> (dimensions, long name, units)."""
+
+ITERATIONS_FIGURE = "iterations.png"
+"""Analysis RMSE and spread per iteration of an iterative hybrid method."""
+
+SURROGATE_SKILL_FIGURE = "surrogate_skill.png"
+"""Forecast RMSE of a learned surrogate against lead time."""
+
+WINDOW_RMSE_FIGURE = "window_rmse.png"
+"""Per-window analysis RMSE of the 4D-Var variants of ``emulator_4dvar``."""

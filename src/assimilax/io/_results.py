@@ -77,6 +77,67 @@ def results_dataset(
     return xr.Dataset(data_vars, coords, attrs={k: _attr(v) for k, v in attrs.items()})
 
 
+def add_variables(
+    dataset: xr.Dataset | None,
+    variables: Mapping[str, np.ndarray],
+    *,
+    coords: Mapping[str, np.ndarray] | None = None,
+    attrs: Mapping[str, Mapping[str, Any]] | None = None,
+    global_attrs: Mapping[str, Any] | None = None,
+) -> xr.Dataset:
+    """A copy of ``dataset`` with variables of hybrid runs added.
+
+    Dimensions, long names and units come from :data:`names.HYBRID_VARIABLES`; a
+    dimension without a coordinate in ``coords`` gets ``1, 2, ...`` (``iteration``,
+    ``lead``) or ``0, 1, ...`` (others).
+
+    Args:
+        dataset: the dataset to extend; ``None``: a new one (with ``global_attrs``).
+        variables: name -> values, shaped as the variable's dimensions.
+        coords: coordinates: a dimension name -> values, or ``lead_time`` (on ``lead``).
+        attrs: extra attributes per variable (e.g. the reference values of a figure).
+        global_attrs: attributes of the dataset (added to, or replacing, those there).
+
+    Returns:
+        The extended dataset.
+
+    Raises:
+        KeyError: a variable that is not in :data:`names.HYBRID_VARIABLES`.
+        ValueError: values of the wrong number of dimensions.
+    """
+    coords = dict(coords or {})
+    attrs = attrs or {}
+    ds = xr.Dataset() if dataset is None else dataset.copy()
+    for key, values in variables.items():
+        if key not in names.HYBRID_VARIABLES:
+            raise KeyError(f"add_variables: unknown variable {key!r}; known: "
+                           f"{list(names.HYBRID_VARIABLES)}")
+        dims, long_name, units = names.HYBRID_VARIABLES[key]
+        values = np.asarray(values, float)
+        if values.ndim != len(dims):
+            raise ValueError(f"add_variables: {key} must have dimensions {dims}, got shape "
+                             f"{values.shape}.")
+        for dim, size in zip(dims, values.shape, strict=True):
+            if dim not in ds.coords:
+                first = 1 if dim in (names.ITERATION, names.LEAD) else 0
+                ds = ds.assign_coords({dim: (dim, np.asarray(
+                    coords.pop(dim, np.arange(first, first + size))))})
+        ds[key] = (dims, values, {"long_name": long_name, "units": units,
+                                  **{k: _attr(v) for k, v in attrs.get(key, {}).items()}})
+    if names.LEAD_TIME in coords:
+        if names.LEAD not in ds.dims:
+            raise ValueError(f"add_variables: {names.LEAD_TIME} needs a variable on "
+                             f"{names.LEAD!r}.")
+        ds = ds.assign_coords({names.LEAD_TIME: (names.LEAD, np.asarray(
+            coords.pop(names.LEAD_TIME), float), {"units": "Lyapunov times",
+                                                  "long_name": "forecast lead time"})})
+    if coords:
+        raise ValueError(f"add_variables: coordinates {sorted(coords)} name no dimension of "
+                         "the variables added.")
+    ds.attrs.update({k: _attr(v) for k, v in (global_attrs or {}).items()})
+    return ds
+
+
 def write_results(path: str | os.PathLike, dataset: xr.Dataset) -> None:
     """Write a results dataset to netCDF (HDF5 via h5netcdf), atomically."""
     path = Path(path)

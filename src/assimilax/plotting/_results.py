@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 from .. import io as rio
 from ._error_spread import draw_error_spread
 from ._hovmoller import hovmoller_figure
+from ._hybrid import hybrid_figures
 from ._rank_histogram import draw_rank_histogram
 from ._style import new_figure, save
 
@@ -170,7 +171,10 @@ def plot_run(run_dir: str | os.PathLike) -> list[Path]:
     """Regenerate a run's figures from its ``results.nc``.
 
     Writes ``error_spread.png``, ``hovmoller.png`` and, when the run recorded one,
-    ``rank_histogram.png`` into ``run_dir``, replacing those there.
+    ``rank_histogram.png`` into ``run_dir``, replacing those there. A hybrid run's
+    figures too, those it has data for: ``iterations.png`` and ``surrogate_skill.png``
+    (``iterative_emulation``), ``window_rmse.png`` (``emulator_4dvar``, which has no time
+    series and so no ``error_spread.png`` or ``hovmoller.png``).
 
     Args:
         run_dir: a run directory (holds ``results.nc``).
@@ -186,12 +190,16 @@ def plot_run(run_dir: str | os.PathLike) -> list[Path]:
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} holds no run: there is no {names.RESULTS_FILE}.")
     ds = rio.read_results(path)
-    figures = [
-        (names.ERROR_SPREAD_FIGURE, plot_run_error_spread),
-        (names.HOVMOLLER_FIGURE, plot_run_hovmoller),
-    ]
+    hybrid = hybrid_figures(ds)
+    figures = []
+    if names.TIME in ds.dims or not hybrid:  # an emulator_4dvar run has no time series
+        figures += [
+            (names.ERROR_SPREAD_FIGURE, plot_run_error_spread),
+            (names.HOVMOLLER_FIGURE, plot_run_hovmoller),
+        ]
     if names.RANK_HISTOGRAM in ds.data_vars:
         figures.append((names.RANK_HISTOGRAM_FIGURE, plot_rank_histogram))
+    figures += hybrid
     written = []
     for filename, plot in figures:
         target = run_dir / filename
