@@ -38,7 +38,8 @@ docs: install
 
 .PHONY: reproduction
 # docs/reproduction.md from the full runs of every preset into runs/reproduce/NAME (about
-# ten minutes on 2 CPU cores; finished members are reused). Exits 1 if a claim fails.
+# 35 minutes on 2 CPU cores, 25 of them the two hybrid presets; finished members are
+# reused). Exits 1 if a claim fails.
 reproduction: install
 	$(BIN)/assimilax reproduce --all --table docs/reproduction.md
 
