@@ -128,6 +128,8 @@ class Summary:
         """The ``summary.json`` content."""
         data = dataclasses.asdict(self)
         del data["out_dir"], data["reused"]
+        if data["hybrid"] is None:  # plain runs keep the summary of the DESIGN contract
+            del data["hybrid"]
         return data
 
     @classmethod

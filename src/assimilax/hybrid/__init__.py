@@ -28,3 +28,24 @@ from ._iterative import space_time_interpolation as space_time_interpolation
 from ._iterative import surrogate_loss as surrogate_loss
 from ._iterative import surrogate_skill as surrogate_skill
 from ._iterative import train_surrogate as train_surrogate
+
+__all__ = [
+    "cycle_4dvar",
+    "DeepEmulatorCNN",
+    "DivergedIterationError",
+    "emulator_4dvar",
+    "IterationRecord",
+    "iterative_emulation",
+    "IterativeResult",
+    "lbfgs_minimise",
+    "LYAPUNOV_EXPONENT_L96",
+    "space_time_interpolation",
+    "surrogate_loss",
+    "surrogate_skill",
+    "train_emulator",
+    "train_surrogate",
+    "training_pairs",
+    "twin_windows",
+    "VARIANTS",
+    "window_cost",
+]

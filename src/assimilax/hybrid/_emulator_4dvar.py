@@ -220,11 +220,16 @@ def train_emulator(
     of the learning rate to 1 % over all minibatches.
 
     Args:
-        inputs, targets: ``(sample, state)`` pairs from :func:`training_pairs`.
+        inputs: states ``(sample, state)`` from :func:`training_pairs`.
+        targets: the states one step later ``(sample, state)``.
         key: initialises the default network and shuffles the minibatches.
         dt: the model step of the pairs.
         net: the network; default :class:`DeepEmulatorCNN` (authors' sizes).
-        epochs, batch_size, learning_rate, validation_fraction, progress: passed to ``fit``.
+        epochs: passes over the pairs.
+        batch_size: pairs per minibatch.
+        learning_rate: Adam's initial learning rate (cosine decay to 1 %).
+        validation_fraction: share of the pairs held out for a validation loss.
+        progress: show a progress bar.
 
     Returns:
         ``(emulator, history)``.
@@ -515,13 +520,18 @@ def emulator_4dvar(
         window_lengths: window lengths $L$ in model steps (the paper: 8, 16, ..., 72).
         n_windows: consecutive windows per trial; ``burn_in`` of them not scored.
         n_trials: independent truth runs per window length.
-        n_train, epochs, batch_size, net: training set size, epochs, minibatch size and
-            network (default :class:`DeepEmulatorCNN`).
-        learning_rate, validation_fraction: Adam's initial rate (cosine decay) and the
-            held-out share of the training pairs.
+        n_train: one-step training pairs.
+        epochs: training epochs.
+        batch_size: pairs per minibatch.
+        net: the network (default :class:`DeepEmulatorCNN`).
+        learning_rate: Adam's initial learning rate (cosine decay).
+        validation_fraction: held-out share of the training pairs.
         max_iterations: L-BFGS iterations per window at most (:func:`lbfgs_minimise`).
-        sigma, period: observation noise standard deviation and rotation period.
-        n, forcing, dt: the Lorenz-96 simulator.
+        sigma: observation noise standard deviation.
+        period: rotation period of the observed variables (every ``period``-th observed).
+        n: Lorenz-96 state size.
+        forcing: Lorenz-96 forcing F.
+        dt: model time step.
         n_jacobian_states: test states for the Jacobian error.
         emulator: a trained emulator to use instead of training one.
         progress: training progress bar.

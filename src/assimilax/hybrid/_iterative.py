@@ -34,6 +34,7 @@ Processes Geophys. 18 (EnKF-N).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -186,9 +187,12 @@ def train_surrogate(
         states: the state record ``(time, n)`` (analyses or an interpolation).
         weights: per-element weights of the targets ``(time, n)``; row 0 is unused.
         key: PRNG key of the minibatch shuffling.
-        epochs, batch_size, learning_rate: Adam's schedule (constant rate).
+        epochs: passes over the pairs.
+        batch_size: pairs per minibatch.
+        learning_rate: Adam's (constant) learning rate.
         ridge: the L2 penalty on the output layer.
-        validation_fraction, patience: held-out share and early stopping.
+        validation_fraction: share of the pairs held out for a validation loss.
+        patience: early stopping after this many epochs without a better validation loss.
         progress: show a progress bar.
 
     Returns:
@@ -197,11 +201,19 @@ def train_surrogate(
     states = jnp.asarray(states, jnp.float32)
     weights = jnp.asarray(weights, jnp.float32)
     data = (states[:-1], states[1:], weights[1:])
+    loss_fn, optimizer = _loss_and_optimizer(float(ridge), float(learning_rate))
     return fit(
-        emulator, lambda m, b: surrogate_loss(m, b, ridge), data, key=key,
-        optimizer=optax.adam(learning_rate), epochs=epochs, batch_size=batch_size,
+        emulator, loss_fn, data, key=key,
+        optimizer=optimizer, epochs=epochs, batch_size=batch_size,
         validation_fraction=validation_fraction, patience=patience, progress=progress,
     )
+
+
+@functools.lru_cache(maxsize=16)
+def _loss_and_optimizer(ridge: float, learning_rate: float):
+    """One loss function and one optimiser per setting: ``fit`` caches its compiled epoch
+    by their identity, so the iterations of a loop compile their training once."""
+    return functools.partial(surrogate_loss, ridge=ridge), optax.adam(learning_rate)
 
 
 # ----------------------------------------------------------------------------- skill
@@ -237,7 +249,9 @@ def surrogate_skill(
         surrogate: the learned model (its ``noise_std`` is ignored: deterministic runs).
         model: the true model.
         key: PRNG key of the test trajectory's initial condition.
-        n_cases, case_spacing, leads: the forecast test.
+        n_cases: initial states of the forecast test.
+        case_spacing: true-model steps between two initial states.
+        leads: forecast steps from each initial state.
         climate_steps: length of the free runs for the climatology.
         threshold: share of $\sigma_{\rm clim}$ that ends the valid time.
         lyapunov_exponent: $\lambda_1$ of the true model (per time unit).
@@ -299,7 +313,8 @@ class IterationRecord:
         train_loss: the last epoch's training loss.
         epochs: epochs run.
         valid_time: the surrogate's valid time in Lyapunov times (None when not measured).
-        seconds_training, seconds_assimilation: wall time of the two steps.
+        seconds_training: wall time of the training step.
+        seconds_assimilation: wall time of the assimilation pass.
     """
 
     iteration: int
@@ -383,7 +398,7 @@ def iterative_emulation(
     :func:`space_time_interpolation`, observed elements weighted 1, unobserved 0; later:
     the analyses, weighted ``1 / (variance + variance_floor)``), warm-started from the
     previous network, then assimilates the whole record with :class:`~assimilax.da.
-    ensemble.EnKFN` (``ensemble_size`` members) and the surrogate, noise
+    ensemble.EnKF_N` (``ensemble_size`` members) and the surrogate, noise
     ``sqrt(dt) * model_noise_std`` per step, from ``current[0] + N(0, I)``.
 
     Args:
@@ -400,8 +415,11 @@ def iterative_emulation(
         method: the ensemble filter (default :class:`~assimilax.da.EnKF_N`, the paper's).
         ensemble_size: filter members (the paper: 30).
         model_noise_std: additive model noise per unit time (``sqrt(dt)`` times it a step).
-        epochs_first, epochs: training epochs of iteration 1 and of the later ones.
-        batch_size, learning_rate, ridge: Adam minibatches, rate and output-layer L2.
+        epochs_first: training epochs of iteration 1 (on the interpolation).
+        epochs: training epochs of the later iterations (warm-started).
+        batch_size: pairs per minibatch.
+        learning_rate: Adam's (constant) learning rate.
+        ridge: the L2 penalty on the output layer's weights.
         variance_floor: the 0.01 in the weights.
         weighting: ``"variance"`` (the paper's weights) or ``"uniform"`` (every element
             weighted 1, the first training included: the unweighted ablation).
