@@ -12,11 +12,11 @@ iteration is below 1.5; the last surrogate's forecasts stay useful (RMSE below h
 climatological standard deviation) for at least one Lyapunov time (1/λ₁, λ₁ = 1.67). The
 per-iteration analysis RMSE is in the member's notes.
 
-Quick: 4,000 steps, 15 iterations (60 + 14 x 40 epochs), one seed: about 2.5 minutes on 2
-CPU cores. Full: the paper's 40,000 steps, 20 iterations (20 + 19 x 10 epochs): about 15
-minutes. Measured (seed 0, 2 shared CPU cores): quick, interpolation 2.30, analyses 1.34,
-1.12, 1.01, ..., 0.75, valid time 1.42 Lyapunov times; full, interpolation 2.31, analyses
-1.31, 1.00, 0.87, ..., 0.63, valid time 2.00 Lyapunov times (the abstract's "up to 2").
+Quick: 4,000 steps, 15 iterations (60 + 14 x 40 epochs), one seed: about 2 minutes on 2
+CPU cores. Full: the paper's 40,000 steps, 20 iterations (20 + 19 x 10 epochs): about 12
+minutes. Measured (seed 0, 2 CPU cores): quick, interpolation 2.32, analyses 1.44, 1.15,
+1.04, ..., 0.71, valid time 1.34 Lyapunov times; full, interpolation 2.32, analyses 1.25,
+1.03, 0.93, ..., 0.63, valid time 1.92 Lyapunov times (the abstract: "up to 2").
 
 Refs: Brajard, Carrassi, Bocquet & Bertino (2020), J. Comput. Sci. 44, 101171,
 doi:10.1016/j.jocs.2020.101171.
