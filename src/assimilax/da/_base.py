@@ -1,7 +1,6 @@
-"""Ensemble DA method interfaces: analysis, post-processing, and the cycle protocol."""
+"""Ensemble filters on the method protocol: ensemble space, analysis, post-processing."""
 
 import abc
-from typing import Any
 
 import equinox as eqx
 import jax
@@ -9,8 +8,10 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from .._ensemble import member_mean
+from ..models import forecast_ensemble
 from ..observations import AbstractObsNoise, AbstractObsOperator
-from ._linalg import AbstractRotation
+from ._linalg import AbstractRotation, NoRotation
+from ._method import AbstractMethod, Estimate, Window
 from .inflation import AbstractInflation
 
 
@@ -49,116 +50,98 @@ def ensemble_space(
     return EnsembleSpace(mean, A, Y, d, Eo)
 
 
-class AbstractEnsembleMethod(eqx.Module):
-    """Anything the cycle drives: ``init`` once, then ``step`` at every analysis time.
+class AbstractEnsembleFilter(AbstractMethod):
+    """An ensemble filter: forecast every member, a raw analysis, inflation, rotation.
 
-    ``step`` returns the analysis ensemble, the method's carried state, and what the
-    method emits for the record (a smoother's final estimate of an earlier cycle).
-    """
+    The carry is the analysis ensemble ``(member, state)``. :meth:`cycle` forecasts the
+    members over one observation interval (``vmap``, independent model noise) and calls
+    :meth:`analysis`, which post-processes the raw analysis of :meth:`update` in
+    DAPPER's order: inflate the anomalies (``inflation``), then rotate them
+    (``rotation``; :class:`~assimilax.da.NoRotation` for none).
 
-    def init(self, ensemble: Float[Array, "member state"]) -> Any:
-        """The carried state before the first analysis (``None`` for filters)."""
-        del ensemble
-        return None
-
-    @abc.abstractmethod
-    def step(
-        self,
-        ensemble: Float[Array, "member state"],
-        state: Any,
-        y: Float[Array, " obs"],
-        mask: Bool[Array, " obs"],
-        operator: AbstractObsOperator,
-        noise: AbstractObsNoise,
-        *,
-        key: PRNGKeyArray,
-    ) -> tuple[Float[Array, "member state"], Any, Any]: ...
-
-    def finish(self, state: Any) -> Any:
-        """What remains to be emitted after the last cycle (``None`` for filters)."""
-        del state
-        return None
-
-
-class AbstractEnsembleFilter(AbstractEnsembleMethod):
-    """An ensemble filter: a raw analysis, then inflation, then an optional random rotation.
-
-    Subclasses implement :meth:`update`; :meth:`analysis` adds the post-processing in
-    DAPPER's order (``post_process``: inflate the anomalies, then rotate by ``rotation``).
+    :meth:`update` receives the rotation the filter may apply itself: a square-root
+    filter may draw its square root and a Haar rotation together (equal in
+    distribution, cheaper) and then returns :class:`~assimilax.da.NoRotation` as what
+    is left to apply. The rotation is offered only when the inflation commutes with it
+    (``inflation.commutes_with_rotation``).
     """
 
     inflation: eqx.AbstractVar[AbstractInflation]
-    rotate: eqx.AbstractVar[bool]
     rotation: eqx.AbstractVar[AbstractRotation]
 
     @abc.abstractmethod
     def update(
         self,
         ensemble: Float[Array, "member state"],
-        y: Float[Array, " obs"],
-        mask: Bool[Array, " obs"],
-        operator: AbstractObsOperator,
-        noise: AbstractObsNoise,
+        window: Window,
         *,
         key: PRNGKeyArray,
-    ) -> Float[Array, "member state"]:
-        """The raw analysis ensemble, before inflation and rotation."""
+        rotation: AbstractRotation,
+        rotation_key: PRNGKeyArray,
+    ) -> tuple[Float[Array, "member state"], AbstractRotation]:
+        """The raw analysis ensemble, before inflation, and the rotation still to apply.
 
-    def post_process(
-        self,
-        forecast: Float[Array, "member state"],
-        analysis: Float[Array, "member state"],
-        *,
-        key: PRNGKeyArray,
-    ) -> Float[Array, "member state"]:
-        """Inflation, then (if ``rotate``) a random mean-preserving rotation."""
-        analysis = self.inflation(forecast, analysis)
-        if self.rotate:
-            mu = member_mean(analysis)
-            analysis = mu + self.rotation(analysis - mu, key=key)
-        return analysis
+        Args:
+            ensemble: the forecast ensemble ``(member, state)``.
+            window: the cycle's observations (one time: ``window.obs``).
+            key: the update's own randomness (perturbed observations).
+            rotation: a rotation the filter may fuse into its square root (drawn with
+                ``rotation_key``); return ``NoRotation()`` if it did, else ``rotation``.
+            rotation_key: the key of the rotation.
+        """
+
+    def init(self, initial):
+        return initial
+
+    def cycle(self, model, carry, window, *, key):
+        k_fc, k_an = jax.random.split(key)
+        forecast = forecast_ensemble(model, carry, window.every_steps, key=k_fc)
+        analysis = self.analysis(forecast, window, key=k_an)
+        return analysis, Estimate(forecast[None], analysis[None])
 
     def analysis(
-        self,
-        ensemble: Float[Array, "member state"],
-        y: Float[Array, " obs"],
-        mask: Bool[Array, " obs"],
-        operator: AbstractObsOperator,
-        noise: AbstractObsNoise,
-        *,
-        key: PRNGKeyArray,
+        self, ensemble: Float[Array, "member state"], window: Window, *, key: PRNGKeyArray
     ) -> Float[Array, "member state"]:
-        """Analysis ensemble ``(member, state)`` from the forecast ensemble and one observation."""
+        """Analysis ensemble ``(member, state)`` from the forecast ensemble."""
         k_update, k_post = jax.random.split(key)
-        raw = self.update(ensemble, y, mask, operator, noise, key=k_update)
-        return self.post_process(ensemble, raw, key=k_post)
-
-    def step(self, ensemble, state, y, mask, operator, noise, *, key):
-        return self.analysis(ensemble, y, mask, operator, noise, key=key), state, None
+        offered = self.rotation if self.inflation.commutes_with_rotation else NoRotation()
+        raw, remaining = self.update(ensemble, window, key=k_update, rotation=offered,
+                                     rotation_key=k_post)
+        if not self.inflation.commutes_with_rotation:
+            remaining = self.rotation
+        return remaining.apply(self.inflation(ensemble, raw), key=k_post)
 
 
 class AbstractTransformFilter(AbstractEnsembleFilter):
     """A filter whose raw analysis is a left transform of the ensemble: ``E_a = M E_f``.
 
     ``M`` is ``(member, member)``; the same ``M`` applied to earlier ensembles is the
-    ensemble Kalman smoother update (Evensen 2009).
+    ensemble Kalman smoother update (Evensen 2009), see :meth:`smoother_analysis`.
     """
 
     @abc.abstractmethod
     def transform(
         self,
         ensemble: Float[Array, "member state"],
-        y: Float[Array, " obs"],
-        mask: Bool[Array, " obs"],
-        operator: AbstractObsOperator,
-        noise: AbstractObsNoise,
+        window: Window,
         *,
         key: PRNGKeyArray,
     ) -> Float[Array, "member member"]:
         """The transform ``M`` with ``E_a = M @ E_f``."""
 
-    def update(self, ensemble, y, mask, operator, noise, *, key):
-        return self.transform(ensemble, y, mask, operator, noise, key=key) @ ensemble
+    def smoother_analysis(
+        self, ensemble: Float[Array, "member state"], window: Window, *, key: PRNGKeyArray
+    ) -> tuple[Float[Array, "member state"], Float[Array, "member member"]]:
+        """The analysis ensemble and the transform ``Q M`` for the lagged ensembles.
+
+        ``M`` is the raw transform; inflation acts on the current ensemble only
+        (DAPPER's ``EnKS``); the rotation ``Q`` relabels the members of the current and
+        the lagged ensembles alike.
+        """
+        k_transform, k_rotate = jax.random.split(key)
+        M = self.transform(ensemble, window, key=k_transform)
+        analysis = self.inflation(ensemble, M @ ensemble)
+        return self.rotation.apply_with_transform(analysis, M, key=k_rotate)
 
 
 def mean_transform(N: int, w: Array, T: Array, dtype) -> Float[Array, "member member"]:

@@ -2,12 +2,15 @@
 
 import abc
 import functools
+from typing import ClassVar
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
+
+from .._ensemble import member_mean
 
 
 class AbstractInvSqrt(eqx.Module):
@@ -145,6 +148,12 @@ class AbstractRotation(eqx.Module):
     filters; Sakov & Oke 2008).
     """
 
+    is_identity: ClassVar[bool] = False
+    """``True`` for :class:`NoRotation`: applying it is skipped (no arithmetic at all)."""
+    haar: ClassVar[bool] = False
+    """``True`` when ``Q`` is Haar-distributed on the rotations keeping the mean: a
+    square-root filter may then draw its square root and the rotation together."""
+
     @abc.abstractmethod
     def matrix(self, n: int, *, key: PRNGKeyArray, dtype=float) -> Float[Array, "n n"]:
         """The transform ``Q`` ``(member, member)``."""
@@ -155,6 +164,43 @@ class AbstractRotation(eqx.Module):
         """``Q @ anomalies``."""
         return self.matrix(anomalies.shape[0], key=key, dtype=anomalies.dtype) @ anomalies
 
+    def apply(
+        self, ensemble: Float[Array, "member state"], *, key: PRNGKeyArray
+    ) -> Float[Array, "member state"]:
+        """The ensemble with its anomalies rotated, ``mean + Q (E - mean)``."""
+        if self.is_identity:
+            return ensemble
+        mu = member_mean(ensemble)
+        return mu + self(ensemble - mu, key=key)
+
+    def apply_with_transform(
+        self,
+        ensemble: Float[Array, "member state"],
+        transform: Float[Array, "member member"],
+        *,
+        key: PRNGKeyArray,
+    ) -> tuple[Float[Array, "member state"], Float[Array, "member member"]]:
+        """:meth:`apply` and the left transform composed with it, ``(E_rot, Q @ M)``.
+
+        A smoother applies ``Q @ M`` to its lagged ensembles, so that member ``m`` stays
+        one trajectory across the lag.
+        """
+        if self.is_identity:
+            return ensemble, transform
+        Q = self.matrix(ensemble.shape[0], key=key, dtype=transform.dtype)
+        mu = member_mean(ensemble)
+        return mu + Q @ (ensemble - mu), Q @ transform
+
+
+class NoRotation(AbstractRotation):
+    """No rotation: the members stay as the analysis made them (DAPPER's ``rot=False``)."""
+
+    is_identity: ClassVar[bool] = True
+
+    def matrix(self, n, *, key, dtype=float):
+        del key
+        return jnp.eye(n, dtype=dtype)
+
 
 class HaarRotation(AbstractRotation):
     r"""Haar rotation $Q = V R V^T + \mathbf{1}\mathbf{1}^T/N$ of the members.
@@ -164,6 +210,8 @@ class HaarRotation(AbstractRotation):
     DAPPER's ``genOG_1`` (from the iEnKS code of Sakov and Bocquet). Costs ``(N-1)^2``
     Gaussian draws and a Cholesky factorisation per analysis.
     """
+
+    haar: ClassVar[bool] = True
 
     def matrix(self, n, *, key, dtype=float):
         V = jnp.asarray(mean_preserving_basis(n), dtype)

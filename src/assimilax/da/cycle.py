@@ -1,5 +1,8 @@
-"""The one driver: forecast and analysis over all cycles as a single ``lax.scan``."""
+"""The one driver: every cycle of every DA method as a single ``lax.scan``."""
 
+from __future__ import annotations
+
+import math
 from typing import Any
 
 import equinox as eqx
@@ -9,147 +12,264 @@ from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._ensemble import member_mean
 from ..metrics import rmse, spread
-from ..models import AbstractModel, forecast_ensemble
+from ..models import AbstractModel
 from ..observations import Observations
-from ._base import AbstractEnsembleMethod
+from ._method import AbstractMethod, Estimate, SeriesSpec, Window, assemble_lagged
+
+STANDARD_SERIES: dict[str, SeriesSpec] = {
+    spec.name: spec
+    for spec in (
+        SeriesSpec("mean_forecast", ("state",), "state units", "forecast (background) mean"),
+        SeriesSpec("mean_analysis", ("state",), "state units", "analysis mean"),
+        SeriesSpec("spread_forecast", (), "state units",
+                   "forecast ensemble spread (root mean variance)"),
+        SeriesSpec("spread_analysis", (), "state units",
+                   "analysis ensemble spread (root mean variance)"),
+        SeriesSpec("rmse_forecast", (), "state units", "RMSE of the forecast mean"),
+        SeriesSpec("rmse_analysis", (), "state units", "RMSE of the analysis mean"),
+        SeriesSpec("rank_counts", ("rank",), "1",
+                   "state variables with the truth at each rank among the analysis members"),
+        SeriesSpec("ensembles", ("member", "state"), "state units", "analysis ensemble"),
+    )
+}
+"""The series the driver itself records (what :class:`Save` switches on and off)."""
 
 
-class AssimilationResult(eqx.Module):
-    """Per-cycle output of :func:`assimilate`; ``time`` counts analysis times.
+
+class Save(eqx.Module):
+    """Which series :func:`assimilate` records (in the spirit of Diffrax's ``SaveAt``).
 
     Attributes:
-        mean_forecast, mean_analysis: ensemble means, ``(time, state)``.
-        spread_forecast, spread_analysis: ensemble spread (DAPPER's ``rmv``), ``(time,)``.
-        rmse_forecast, rmse_analysis: error of the means against ``truth``, ``(time,)``
-            (``None`` without truth).
-        rank_counts: per cycle, how many state variables have the truth at each rank
-            among the analysis members (rank = members below it), ``(time, member + 1)``;
-            summed over cycles it is the rank histogram (``None`` without truth).
-        lagged_mean: what a smoother emitted at each cycle (the final estimate of cycle
-            ``k - lag``), ``(time, state)``; ``None`` for filters.
-        smoothed_mean: smoother estimate for every cycle, ``(time, state)``, when the call
-            covered the whole record (``finish=True``); else ``None``.
-        ensembles: analysis ensembles ``(time, member, state)`` when asked for.
-        final_ensemble: the last analysis ensemble ``(member, state)``.
-        final_state: the method's carried state after the last cycle.
+        means: forecast and analysis means ``mean_forecast``, ``mean_analysis``
+            ``(time, state)``.
+        spread: ensemble spreads ``spread_forecast``, ``spread_analysis`` ``(time,)``
+            (ensemble methods only).
+        errors: ``rmse_forecast``, ``rmse_analysis`` ``(time,)`` against the truth, and the
+            errors the method's series ask for (``SeriesSpec.error``); needs ``truth``.
+        rank_counts: per cycle, the truth's rank counts among the analysis members
+            ``(time, member + 1)`` (ensemble methods with a truth).
+        ensembles: every analysis ensemble ``(time, member, state)``.
+        method: the method's own series (``method.series``: a smoother's lagged estimate,
+            4D-Var's analysed forcing, ...).
     """
 
-    mean_forecast: Float[Array, "time state"]
-    mean_analysis: Float[Array, "time state"]
-    spread_forecast: Float[Array, " time"]
-    spread_analysis: Float[Array, " time"]
-    rmse_forecast: Float[Array, " time"] | None
-    rmse_analysis: Float[Array, " time"] | None
-    rank_counts: Int[Array, "time bins"] | None
-    lagged_mean: Float[Array, "time state"] | None
-    smoothed_mean: Float[Array, "time state"] | None
-    ensembles: Float[Array, "time member state"] | None
-    final_ensemble: Float[Array, "member state"]
-    final_state: Any
+    means: bool = eqx.field(static=True, default=True)
+    spread: bool = eqx.field(static=True, default=True)
+    errors: bool = eqx.field(static=True, default=True)
+    rank_counts: bool = eqx.field(static=True, default=True)
+    ensembles: bool = eqx.field(static=True, default=False)
+    method: bool = eqx.field(static=True, default=True)
+
+
+class Result(eqx.Module):
+    """What :func:`assimilate` returns: named series over time, and the final carry.
+
+    Attributes:
+        series: name -> array with ``time`` first, in time order (lagged series
+            assembled when the call covered the whole record, ``finish=True``).
+        specs: the :class:`SeriesSpec` of every entry of ``series`` (dimensions
+            after ``time``, units, description): the application ring writes series by
+            iterating over these, never by name.
+        carry: the method's carry after the last cycle, to continue in another call
+            (an ensemble filter's: the last analysis ensemble ``(member, state)``).
+    """
+
+    series: dict[str, Array]
+    specs: tuple[SeriesSpec, ...] = eqx.field(static=True)
+    carry: Any
+
+    def get(self, name: str) -> Array | None:
+        """The series ``name``, or ``None`` when it was not recorded."""
+        return self.series.get(name)
+
+    def spec(self, name: str) -> SeriesSpec:
+        """The :class:`SeriesSpec` of the series ``name``."""
+        for spec in self.specs:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"no series {name!r} in this result.")
+
+    @property
+    def mean_forecast(self) -> Float[Array, "time state"] | None:
+        return self.series.get("mean_forecast")
+
+    @property
+    def mean_analysis(self) -> Float[Array, "time state"] | None:
+        return self.series.get("mean_analysis")
+
+    @property
+    def spread_forecast(self) -> Float[Array, " time"] | None:
+        return self.series.get("spread_forecast")
+
+    @property
+    def spread_analysis(self) -> Float[Array, " time"] | None:
+        return self.series.get("spread_analysis")
+
+    @property
+    def rmse_forecast(self) -> Float[Array, " time"] | None:
+        return self.series.get("rmse_forecast")
+
+    @property
+    def rmse_analysis(self) -> Float[Array, " time"] | None:
+        return self.series.get("rmse_analysis")
+
+    @property
+    def rank_counts(self) -> Int[Array, "time rank"] | None:
+        return self.series.get("rank_counts")
+
+    @property
+    def ensembles(self) -> Float[Array, "time member state"] | None:
+        return self.series.get("ensembles")
 
 
 def assimilate(
     model: AbstractModel,
     observations: Observations,
-    method: AbstractEnsembleMethod,
-    ensemble0: Float[Array, "member state"],
+    method: AbstractMethod,
+    initial: Float[Array, "member state"],
     *,
     key: PRNGKeyArray,
     truth: Float[Array, "time state"] | None = None,
-    save_ensembles: bool = False,
-    state: Any = None,
+    save: Save | None = None,
+    carry: Any = None,
     start_cycle: int | Array = 0,
     finish: bool = True,
-) -> AssimilationResult:
-    """Run forecast + analysis for every observation time as one ``lax.scan``.
+) -> Result:
+    """Cycle ``method`` over every observation time as one ``lax.scan``.
 
-    Cycle ``k`` forecasts the ensemble ``observations.every_steps`` model steps (members
-    by ``vmap``, independent model noise), then analyses ``observations.y[k]``.
-    Randomness at cycle ``k`` comes from ``fold_in(key, start_cycle + k)``, so a record
-    split into chunks (carrying ``final_ensemble``/``final_state``) gives the same numbers
-    as one call.
+    Cycle ``k`` hands the method the model and one :class:`~assimilax.da.Window` of
+    ``method.times_per_cycle`` observation times (one for filters); the method forecasts
+    and analyses. When the record is not a whole number of windows the last one is
+    padded with absent (masked) observations and the padded rows are dropped. The
+    randomness of cycle ``k`` is ``fold_in(key, start_cycle + k)``, so a record split
+    into chunks (passing ``carry`` on, ``start_cycle`` the global index of the chunk's
+    first cycle, ``finish=False`` but for the last) gives the numbers of one call.
 
     Args:
-        model: forecast model (physical, emulator or corrected: all the same here).
+        model: the forecast model (physical, emulator or corrected: all the same here).
         observations: the observation series, ``time`` rows.
-        method: an ensemble filter or smoother.
-        ensemble0: initial ensemble ``(member, state)``, valid one observation interval
-            before ``observations.y[0]``.
+        method: any :class:`~assimilax.da.AbstractMethod`.
+        initial: initial ensemble ``(member, state)``, valid one observation interval
+            before ``observations.y[0]`` (deterministic methods start from its mean).
         key: PRNG key.
-        truth: true states at the observation times ``(time, state)``, for RMSEs.
-        save_ensembles: also return every analysis ensemble.
-        state: the method's carried state (from a previous chunk); ``None`` starts fresh.
-        start_cycle: global index of the first cycle (for chunked runs).
-        finish: flush a smoother's buffer into ``smoothed_mean`` at the end.
+        truth: true states at the observation times ``(time, state)``, for the errors.
+        save: which series to record (default ``Save()``).
+        carry: the method's carry from a previous chunk; ``None`` starts afresh.
+        start_cycle: global index of the first cycle (chunked runs).
+        finish: assemble lagged series with :meth:`~assimilax.da.AbstractMethod.finish`
+            (the whole record in this call).
 
     Returns:
-        :class:`AssimilationResult`.
+        :class:`Result`.
     """
-    if ensemble0.ndim != 2 or ensemble0.shape[1] != observations.operator.state_size:
+    n = observations.operator.state_size
+    if initial.ndim != 2 or initial.shape[1] != n:
         raise ValueError(
-            f"assimilate: ensemble0 must have shape (member, {observations.operator.state_size}),"
-            f" got {ensemble0.shape}."
+            f"assimilate: initial must be an ensemble of shape (member, {n}), "
+            f"got {initial.shape}."
         )
-    if ensemble0.shape[0] < 2:
-        raise ValueError("assimilate: the ensemble needs at least 2 members.")
-    if truth is not None and truth.shape != (observations.n_times, ensemble0.shape[1]):
+    if method.ensemble and initial.shape[0] < 2:
+        raise ValueError(f"assimilate: {type(method).__name__} needs at least 2 members.")
+    T = observations.n_times
+    if truth is not None and truth.shape != (T, n):
         raise ValueError(
-            f"assimilate: truth must have shape ({observations.n_times}, {ensemble0.shape[1]}),"
-            f" got {truth.shape}."
+            f"assimilate: truth must have shape ({T}, {n}), got {truth.shape}."
         )
-    fresh = state is None
+    save = Save() if save is None else save
+    fresh = carry is None
     if fresh:
-        state = method.init(ensemble0)
-    operator, noise = observations.operator, observations.noise
-    n_steps = observations.every_steps
-    cycles = jnp.arange(observations.n_times) + start_cycle
+        carry = method.init(initial)
+    P = method.times_per_cycle
+    cycles = math.ceil(T / P)
+    pad = cycles * P - T
+
+    def windows(a):
+        a = jnp.pad(a, ((0, pad),) + ((0, 0),) * (a.ndim - 1)) if pad else a
+        return a.reshape((cycles, P) + a.shape[1:])
+
+    y, mask = windows(observations.y), windows(observations.mask)
+    x_true = None if truth is None else windows(truth)
+    operator, noise, every = observations.operator, observations.noise, observations.every_steps
+    index = jnp.arange(cycles) + start_cycle
+    own = {spec.name: spec for spec in method.series} if save.method else {}
 
     def body(carry, inputs):
-        ens, mstate = carry
-        y, mask, k, x_true = inputs
-        k_fc, k_an = jax.random.split(jax.random.fold_in(key, k))
-        ens_f = forecast_ensemble(model, ens, n_steps, key=k_fc)
-        ens_a, mstate, emitted = method.step(ens_f, mstate, y, mask, operator, noise, key=k_an)
-        mean_f = member_mean(ens_f)
-        mean_a = member_mean(ens_a)
-        out = {
-            "mean_forecast": mean_f,
-            "mean_analysis": mean_a,
-            "spread_forecast": spread(ens_f),
-            "spread_analysis": spread(ens_a),
-            "lagged_mean": emitted,
-        }
-        if x_true is not None:
-            out["rmse_forecast"] = rmse(mean_f, x_true)
-            out["rmse_analysis"] = rmse(mean_a, x_true)
-            out["rank_counts"] = _rank_counts(ens_a, x_true)
-        if save_ensembles:
-            out["ensembles"] = ens_a
-        return (ens_a, mstate), out
+        yk, mk, k, xk = inputs
+        window = Window(yk, mk, operator, noise, every)
+        carry, estimate = method.cycle(model, carry, window, key=jax.random.fold_in(key, k))
+        return carry, _record(method, estimate, xk, save, own)
 
-    (ens, state), out = jax.lax.scan(
-        body, (ensemble0, state), (observations.y, observations.mask, cycles, truth)
-    )
-    lagged = out.get("lagged_mean")
-    smoothed = None
-    if lagged is not None and finish and fresh:
-        rest = method.finish(state)
-        lag = rest.shape[0]
-        smoothed = jnp.concatenate([lagged[lag:], rest], axis=0)[-observations.n_times :]
-    return AssimilationResult(
-        mean_forecast=out["mean_forecast"],
-        mean_analysis=out["mean_analysis"],
-        spread_forecast=out["spread_forecast"],
-        spread_analysis=out["spread_analysis"],
-        rmse_forecast=out.get("rmse_forecast"),
-        rmse_analysis=out.get("rmse_analysis"),
-        rank_counts=out.get("rank_counts"),
-        lagged_mean=lagged,
-        smoothed_mean=smoothed,
-        ensembles=out.get("ensembles"),
-        final_ensemble=ens,
-        final_state=state,
-    )
+    carry, out = jax.lax.scan(body, carry, (y, mask, index, x_true))
+    series = {name: v.reshape((cycles * P,) + v.shape[2:])[:T] for name, v in out.items()}
+    if finish and fresh:
+        series = complete_series(method, series, carry, truth, save=save)
+    return Result(series=series, specs=series_specs(method, series), carry=carry)
+
+
+def _record(method: AbstractMethod, estimate: Estimate, x_true, save: Save, own) -> dict:
+    """The per-time rows ``(times, ...)`` of one cycle's estimate."""
+    mean_f = jax.vmap(member_mean)(estimate.forecast)
+    mean_a = jax.vmap(member_mean)(estimate.analysis)
+    out = {}
+    if save.means:
+        out["mean_forecast"] = mean_f
+        out["mean_analysis"] = mean_a
+    if method.ensemble and save.spread:
+        out["spread_forecast"] = jax.vmap(spread)(estimate.forecast)
+        out["spread_analysis"] = jax.vmap(spread)(estimate.analysis)
+    if x_true is not None and save.errors:
+        out["rmse_forecast"] = jax.vmap(rmse)(mean_f, x_true)
+        out["rmse_analysis"] = jax.vmap(rmse)(mean_a, x_true)
+    if x_true is not None and method.ensemble and save.rank_counts:
+        out["rank_counts"] = jax.vmap(_rank_counts)(estimate.analysis, x_true)
+    if save.ensembles:
+        out["ensembles"] = estimate.analysis
+    for name in own:
+        out[name] = estimate.series[name]
+    return out
+
+
+def complete_series(
+    method: AbstractMethod,
+    series: dict[str, Array],
+    carry: Any,
+    truth: Float[Array, "time state"] | None,
+    *,
+    save: Save | None = None,
+) -> dict[str, Array]:
+    """The record of a whole run: lagged series assembled, and their errors.
+
+    For chunked runs, call it once on the concatenated chunks with the last carry.
+    Each of ``method.series`` with ``lag > 0`` is put in time order with the rows of
+    ``method.finish(carry)``; each with an ``error`` name gets that RMSE series against
+    ``truth`` (when given and ``save.errors``).
+    """
+    save = Save() if save is None else save
+    series = dict(series)
+    tail = method.finish(carry) if any(s.lag for s in method.series) else {}
+    for spec in method.series:
+        if spec.name not in series:
+            continue
+        if spec.lag:
+            series[spec.name] = assemble_lagged(series[spec.name], tail[spec.name], spec.lag)
+        if spec.error and truth is not None and save.errors:
+            values = jnp.asarray(series[spec.name])
+            series[spec.error] = jnp.sqrt(jnp.mean((values - truth[: values.shape[0]]) ** 2, -1))
+    return series
+
+
+def series_specs(method: AbstractMethod, names) -> tuple[SeriesSpec, ...]:
+    """The :class:`SeriesSpec` of each of ``names`` recorded for ``method``, in order."""
+    return tuple(STANDARD_SERIES.get(name) or _spec_of(method, name) for name in names)
+
+
+def _spec_of(method: AbstractMethod, name: str) -> SeriesSpec:
+    for spec in method.series:
+        if spec.name == name:
+            return spec
+        if spec.error == name:
+            return SeriesSpec(name, (), spec.units, f"RMSE of the {spec.name.replace('_', ' ')}")
+    raise KeyError(f"{type(method).__name__} records no series {name!r}.")
 
 
 def _rank_counts(ensemble: Float[Array, "member state"], truth: Float[Array, " state"]):

@@ -1,6 +1,7 @@
 """Inflation add-ons, applied after an analysis: ``inflation(forecast, analysis) -> analysis``."""
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -15,7 +16,16 @@ def _center(E):
 
 
 class AbstractInflation(eqx.Module):
-    """Maps the forecast and raw analysis ensembles ``(member, state)`` to the analysis."""
+    """Maps the forecast and raw analysis ensembles ``(member, state)`` to the analysis.
+
+    ``commutes_with_rotation`` says whether inflating then rotating the members by a
+    mean-preserving orthogonal ``Q`` equals rotating then inflating (true when the map
+    acts on the analysis anomalies alone, column by column, through quantities a
+    rotation keeps: the mean and the per-variable spread); a square-root filter may then
+    draw its square root and the rotation together.
+    """
+
+    commutes_with_rotation: ClassVar[bool] = False
 
     @abc.abstractmethod
     def __call__(
@@ -26,12 +36,16 @@ class AbstractInflation(eqx.Module):
 class NoInflation(AbstractInflation):
     """The analysis as it is."""
 
+    commutes_with_rotation: ClassVar[bool] = True
+
     def __call__(self, forecast, analysis):
         return analysis
 
 
 class Multiplicative(AbstractInflation):
     r"""$A_a \leftarrow \lambda A_a$: analysis anomalies times ``factor`` (DAPPER's ``infl``)."""
+
+    commutes_with_rotation: ClassVar[bool] = True
 
     factor: float = 1.0
 
@@ -46,6 +60,8 @@ class RTPS(AbstractInflation):
     $A_a \leftarrow A_a\,(\alpha\,\sigma_f/\sigma_a + 1 - \alpha)$ per state variable,
     with $\sigma$ the ensemble standard deviations.
     """
+
+    commutes_with_rotation: ClassVar[bool] = True
 
     alpha: float = 0.7
 

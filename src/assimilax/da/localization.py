@@ -3,7 +3,9 @@
 import abc
 
 import equinox as eqx
+import jax.numpy as jnp
 import numpy as np
+from jaxtyping import Array, Float
 
 from ..observations import AbstractObsOperator
 
@@ -14,14 +16,19 @@ class AbstractTaper(eqx.Module):
     ``radius`` follows DAPPER: the taper's half-width is scaled so that it is about
     ``exp(-1/2)`` at ``radius`` (for Gaspari-Cohn, DAPPER's factor 1.82 matches the
     curvature of ``exp(-d^2/(2 r^2))`` at zero and gives 0.634 at ``radius``).
+    Tapers are computed in ``jax.numpy``: the radius may be a traced value, so a batch
+    of radii runs as one ``vmap`` and the taper can be differentiated in its radius.
+    The distances themselves are static (NumPy, from the grid).
     """
 
-    radius: eqx.AbstractVar[float]
+    radius: eqx.AbstractVar[float | Array]
 
     @abc.abstractmethod
-    def __call__(self, d: np.ndarray) -> np.ndarray: ...
+    def __call__(self, d: Float[Array, "..."]) -> Float[Array, "..."]: ...
 
-    def matrix(self, operator: AbstractObsOperator, cutoff: float = 1e-3) -> np.ndarray:
+    def matrix(
+        self, operator: AbstractObsOperator, cutoff: float = 1e-3
+    ) -> Float[Array, "state obs"]:
         """Taper between every state variable and observation slot, ``(state, obs)``.
 
         Coefficients below ``cutoff`` are set to zero (DAPPER's 1e-3).
@@ -33,8 +40,13 @@ class AbstractTaper(eqx.Module):
                 "them (give `positions` to a Linear operator, or use Full/Every/Subset/Random)."
             )
         grid = operator.grid
-        c = self(grid.distances(np.asarray(grid.coords), obs_pos))
-        return np.where(c < cutoff, 0.0, c)
+        c = self(jnp.asarray(grid.distances(np.asarray(grid.coords), obs_pos)))
+        return jnp.where(c < cutoff, 0.0, c)
+
+
+def _check_radius(name: str, radius) -> None:
+    if isinstance(radius, int | float) and not radius > 0:
+        raise ValueError(f"{name}: radius must be > 0, got {radius}.")
 
 
 class GaspariCohn(AbstractTaper):
@@ -47,20 +59,16 @@ class GaspariCohn(AbstractTaper):
     Refs: Gaspari & Cohn (1999), Q. J. R. Meteorol. Soc. 125, 723-757.
     """
 
-    radius: float = 4.0
+    radius: float | Array = 4.0
+
+    def __check_init__(self):
+        _check_radius("GaspariCohn", self.radius)
 
     def __call__(self, d):
-        if not self.radius > 0:
-            raise ValueError(f"GaspariCohn: radius must be > 0, got {self.radius}.")
-        R = self.radius * 1.82
-        z = np.abs(np.asarray(d, float)) / R
-        out = np.zeros_like(z)
-        a = z <= 1
-        za = z[a]
-        out[a] = -0.25 * za**5 + 0.5 * za**4 + 0.625 * za**3 - (5.0 / 3.0) * za**2 + 1.0
-        b = (z > 1) & (z < 2)
-        zb = z[b]
-        out[b] = (
+        z = jnp.abs(d) / (self.radius * 1.82)
+        inner = -0.25 * z**5 + 0.5 * z**4 + 0.625 * z**3 - (5.0 / 3.0) * z**2 + 1.0
+        zb = jnp.where(z > 1, z, 1.0)  # keeps 1/z finite (and its gradient) where unused
+        outer = (
             zb**5 / 12.0
             - 0.5 * zb**4
             + 0.625 * zb**3
@@ -69,16 +77,20 @@ class GaspariCohn(AbstractTaper):
             + 4.0
             - (2.0 / 3.0) / zb
         )
-        return np.clip(out, 0.0, 1.0)
+        out = jnp.where(z <= 1, inner, jnp.where(z < 2, outer, 0.0))
+        return jnp.clip(out, 0.0, 1.0)
 
 
 class Gaussian(AbstractTaper):
     r"""$c(d) = \exp(-d^2 / (2 r^2))$ (no compact support; cut at 1e-3)."""
 
-    radius: float = 4.0
+    radius: float | Array = 4.0
+
+    def __check_init__(self):
+        _check_radius("Gaussian", self.radius)
 
     def __call__(self, d):
-        return np.exp(-0.5 * (np.asarray(d, float) / self.radius) ** 2)
+        return jnp.exp(-0.5 * (d / self.radius) ** 2)
 
 
 class NoLocalization(AbstractTaper):
@@ -87,7 +99,4 @@ class NoLocalization(AbstractTaper):
     radius: float = float("inf")
 
     def __call__(self, d):
-        return np.ones_like(np.asarray(d, float))
-
-    def matrix(self, operator, cutoff: float = 1e-3):
-        return np.ones((operator.state_size, operator.size))
+        return jnp.ones_like(d)

@@ -1,10 +1,9 @@
-import equinox as eqx
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
 from ..._ensemble import member_mean
 from .._base import AbstractTransformFilter, ensemble_space
-from .._linalg import AbstractRotation, HaarRotation, standard_normal
+from .._linalg import AbstractRotation, NoRotation, standard_normal
 from ..inflation import AbstractInflation, NoInflation
 
 
@@ -23,25 +22,26 @@ class EnKF(AbstractTransformFilter):
     """
 
     inflation: AbstractInflation = NoInflation()
-    rotate: bool = eqx.field(static=True, default=False)
-    rotation: AbstractRotation = HaarRotation()
+    rotation: AbstractRotation = NoRotation()
 
-    def _gain_weights(self, ensemble, y, mask, operator, noise, key):
-        es = ensemble_space(ensemble, y, mask, operator, noise)
+    def _gain_weights(self, ensemble, window, key):
+        y, mask = window.obs
+        es = ensemble_space(ensemble, y, mask, window.operator, window.noise)
         N = ensemble.shape[0]
         D = standard_normal(key, es.Y.shape, es.Y.dtype)
         D = jnp.where(mask, D - member_mean(D), 0.0)
-        innov = noise.whiten(y - es.Eo, mask) - D  # (member, obs)
+        innov = window.noise.whiten(y - es.Eo, mask) - D  # (member, obs)
         G = es.Y @ es.Y.T + (N - 1) * jnp.eye(N, dtype=es.Y.dtype)
         Z = jsl.cho_solve(jsl.cho_factor(G), es.Y @ innov.T).T  # (member, member)
         return es, Z
 
-    def update(self, ensemble, y, mask, operator, noise, *, key):
-        es, Z = self._gain_weights(ensemble, y, mask, operator, noise, key)
-        return ensemble + Z @ es.A
+    def update(self, ensemble, window, *, key, rotation, rotation_key):
+        del rotation_key
+        es, Z = self._gain_weights(ensemble, window, key)
+        return ensemble + Z @ es.A, rotation
 
-    def transform(self, ensemble, y, mask, operator, noise, *, key):
-        _, Z = self._gain_weights(ensemble, y, mask, operator, noise, key)
+    def transform(self, ensemble, window, *, key):
+        _, Z = self._gain_weights(ensemble, window, key)
         N = ensemble.shape[0]
         Pi = jnp.eye(N, dtype=Z.dtype) - 1.0 / N
         return jnp.eye(N, dtype=Z.dtype) + Z @ Pi

@@ -4,8 +4,14 @@ import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
 from .._base import AbstractTransformFilter, ensemble_space, mean_transform
-from .._linalg import AbstractRotation, HaarRotation, haar_orthogonal, mean_preserving_basis
-from ..inflation import RTPS, AbstractInflation, Multiplicative, NoInflation
+from .._linalg import (
+    AbstractRotation,
+    HaarRotation,
+    NoRotation,
+    haar_orthogonal,
+    mean_preserving_basis,
+)
+from ..inflation import AbstractInflation, NoInflation
 
 
 def hyperprior_coeffs(s2, N: int, xN: float = 1.0, g: int = 0):
@@ -150,15 +156,14 @@ class EnKF_N(AbstractTransformFilter):
     """
 
     inflation: AbstractInflation = NoInflation()
-    rotate: bool = eqx.field(static=True, default=True)
     rotation: AbstractRotation = HaarRotation()
     xN: float = 1.0
     g: int = eqx.field(static=True, default=0)
     fuse_rotation: bool = eqx.field(static=True, default=True)
 
-    def weights(self, ensemble, y, mask, operator, noise):
-        """``(w, T, l1)`` with ``E_a = mean + l1 (w + T) A``."""
-        es = ensemble_space(ensemble, y, mask, operator, noise)
+    def weights(self, ensemble, window):
+        """``(es, w, T, l1)`` with ``E_a = mean + l1 (w + T) A`` (``es``: the ensemble space)."""
+        es = ensemble_space(ensemble, *window.obs, window.operator, window.noise)
         N = ensemble.shape[0]
         N1 = N - 1
         s2, V = jnp.linalg.eigh(es.Y @ es.Y.T)
@@ -171,29 +176,20 @@ class EnKF_N(AbstractTransformFilter):
         T = jnp.sqrt(N1) * (V * dgn[None, :] ** -0.5) @ V.T
         return es, w, T, l1
 
-    def update(self, ensemble, y, mask, operator, noise, *, key):
+    def update(self, ensemble, window, *, key, rotation, rotation_key):
         del key
-        es, w, T, l1 = self.weights(ensemble, y, mask, operator, noise)
-        return es.mean + l1 * ((w[None, :] + T) @ es.A)
+        if self.fuse_rotation and rotation.haar:
+            es = ensemble_space(ensemble, *window.obs, window.operator, window.noise)
+            raw = enkf_n_haar_analysis(es.mean, es.A, es.Y, es.d, key=rotation_key,
+                                       xN=self.xN, g=self.g)
+            return raw, NoRotation()
+        es, w, T, l1 = self.weights(ensemble, window)
+        return es.mean + l1 * ((w[None, :] + T) @ es.A), rotation
 
-    def transform(self, ensemble, y, mask, operator, noise, *, key):
+    def transform(self, ensemble, window, *, key):
         del key
-        _, w, T, l1 = self.weights(ensemble, y, mask, operator, noise)
+        _, w, T, l1 = self.weights(ensemble, window)
         return mean_transform(ensemble.shape[0], l1 * w, l1 * T, ensemble.dtype)
-
-    def analysis(self, ensemble, y, mask, operator, noise, *, key):
-        fused = (
-            self.fuse_rotation
-            and self.rotate
-            and isinstance(self.rotation, HaarRotation)
-            and isinstance(self.inflation, (NoInflation, Multiplicative, RTPS))
-        )
-        if not fused:
-            return super().analysis(ensemble, y, mask, operator, noise, key=key)
-        _, k_post = jax.random.split(key)
-        es = ensemble_space(ensemble, y, mask, operator, noise)
-        raw = enkf_n_haar_analysis(es.mean, es.A, es.Y, es.d, key=k_post, xN=self.xN, g=self.g)
-        return self.inflation(ensemble, raw)
 
 
 def enkf_n_haar_analysis(mean, A, Y, d, *, key, xN: float = 1.0, g: int = 0):

@@ -3,10 +3,12 @@ import jax
 import jax.numpy as jnp
 
 from ..._ensemble import member_mean
-from .._base import AbstractEnsembleMethod, AbstractTransformFilter
+from ...models import forecast_ensemble
+from .._base import AbstractTransformFilter
+from .._method import AbstractMethod, Estimate, SeriesSpec
 
 
-class EnKS(AbstractEnsembleMethod):
+class EnKS(AbstractMethod):
     r"""Fixed-lag ensemble Kalman smoother built on a transform filter.
 
     At every analysis the filter's transform $M$ ($E_a = M E_f$) also updates the
@@ -18,8 +20,10 @@ class EnKS(AbstractEnsembleMethod):
     the current ensemble alone, which decorrelates it from its past and spoils the
     smoother).
 
-    The method emits, at cycle $k$, the smoothed mean of cycle $k - $ ``lag``;
-    :meth:`finish` gives the last ``lag`` ones.
+    The carry is ``(ensemble, lagged ensembles (lag, member, state))``. The method's
+    series ``smoothed_mean`` is lagged: at cycle $k$ it emits the smoothed mean of cycle
+    $k - $ ``lag``; :meth:`finish` gives the last ``lag`` ones, and the driver assembles
+    them in time order (and ``rmse_smoothed`` against the truth).
 
     Refs: Evensen & van Leeuwen (2000), Mon. Wea. Rev.; Evensen (2009), Data Assimilation.
     """
@@ -31,24 +35,29 @@ class EnKS(AbstractEnsembleMethod):
         if self.lag < 0:
             raise ValueError(f"EnKS: lag must be >= 0, got {self.lag}.")
 
-    def init(self, ensemble):
-        return jnp.zeros((self.lag,) + ensemble.shape, ensemble.dtype)
+    @property
+    def series(self):
+        return (SeriesSpec("smoothed_mean", ("state",), "state units",
+                           f"fixed-lag smoother mean (lag {self.lag} cycles)", lag=self.lag,
+                           error="rmse_smoothed"),)
 
-    def step(self, ensemble, state, y, mask, operator, noise, *, key):
-        k_transform, k_rotate = jax.random.split(key)
-        M = self.filter.transform(ensemble, y, mask, operator, noise, key=k_transform)
-        analysis = self.filter.inflation(ensemble, M @ ensemble)
-        if self.filter.rotate:
-            Q = self.filter.rotation.matrix(ensemble.shape[0], key=k_rotate, dtype=M.dtype)
-            mu = member_mean(analysis)
-            analysis = mu + Q @ (analysis - mu)
-            M = Q @ M
+    def init(self, initial):
+        return initial, jnp.zeros((self.lag,) + initial.shape, initial.dtype)
+
+    def cycle(self, model, carry, window, *, key):
+        ensemble, buffer = carry
+        k_fc, k_an = jax.random.split(key)
+        forecast = forecast_ensemble(model, ensemble, window.every_steps, key=k_fc)
+        analysis, M = self.filter.smoother_analysis(forecast, window, key=k_an)
         if self.lag == 0:
-            return analysis, state, member_mean(analysis)
-        buffer = jnp.einsum("ab,lbx->lax", M, state)
-        emitted = member_mean(buffer[0])
-        buffer = jnp.concatenate([buffer[1:], analysis[None]], axis=0)
-        return analysis, buffer, emitted
+            emitted = member_mean(analysis)
+        else:
+            buffer = jnp.einsum("ab,lbx->lax", M, buffer)
+            emitted = member_mean(buffer[0])
+            buffer = jnp.concatenate([buffer[1:], analysis[None]], axis=0)
+        estimate = Estimate(forecast[None], analysis[None], {"smoothed_mean": emitted[None]})
+        return (analysis, buffer), estimate
 
-    def finish(self, state):
-        return jnp.mean(state, axis=1)
+    def finish(self, carry):
+        _, buffer = carry
+        return {"smoothed_mean": jnp.mean(buffer, axis=1)}

@@ -1,5 +1,4 @@
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
@@ -9,10 +8,11 @@ from .._linalg import (
     AbstractRotation,
     HaarRotation,
     NewtonSchulzInvSqrt,
+    NoRotation,
     haar_orthogonal,
     mean_preserving_basis,
 )
-from ..inflation import RTPS, AbstractInflation, Multiplicative, NoInflation
+from ..inflation import AbstractInflation, NoInflation
 
 
 def etkf_weights(Y, d, inv_sqrt: AbstractInvSqrt):
@@ -64,14 +64,15 @@ class ETKF(AbstractTransformFilter):
     $$G = \tilde Y\tilde Y^T + (N-1)I,\quad w = G^{-1}\tilde Y\tilde d,\quad
     T = \sqrt{N-1}\,G^{-1/2},\quad E_a = \bar x + (w + T)A_f.$$
 
-    The analysis anomalies are then inflated (``inflation``) and, if ``rotate``, turned by
-    a random mean-preserving rotation (DAPPER's ``EnKF('Sqrt', rot=True)``).
+    The analysis anomalies are then inflated (``inflation``) and turned by a random
+    mean-preserving rotation (``rotation``, DAPPER's ``EnKF('Sqrt', rot=True)``;
+    :class:`~assimilax.da.NoRotation` for ``rot=False``).
     ``inv_sqrt`` computes $G^{-1/2}$; the default Newton-Schulz iteration uses matrix
     products only, :class:`~assimilax.da.EighInvSqrt` is the eigendecomposition.
     With a Haar rotation and an inflation that commutes with it (none, multiplicative,
-    RTPS), and ``fuse_rotation`` (default), the square root and the rotation are drawn
-    together (:func:`etkf_haar_analysis`): equal in distribution, cheaper, but not the
-    same members for the same key as the two-step path (``fuse_rotation=False``), which
+    RTPS: ``inflation.commutes_with_rotation``), and ``fuse_rotation`` (default), the
+    square root and the rotation are drawn together (:func:`etkf_haar_analysis`): equal
+    in distribution, cheaper, but not the same members for the same key as the two-step path (``fuse_rotation=False``), which
     is what the LETKF without localization reproduces exactly.
 
     Refs: Bishop et al. (2001), Mon. Wea. Rev.; Hunt et al. (2007), Physica D;
@@ -79,33 +80,20 @@ class ETKF(AbstractTransformFilter):
     """
 
     inflation: AbstractInflation = NoInflation()
-    rotate: bool = eqx.field(static=True, default=True)
     rotation: AbstractRotation = HaarRotation()
     inv_sqrt: AbstractInvSqrt = NewtonSchulzInvSqrt()
     fuse_rotation: bool = eqx.field(static=True, default=True)
 
-    def update(self, ensemble, y, mask, operator, noise, *, key):
+    def update(self, ensemble, window, *, key, rotation, rotation_key):
         del key
-        es = ensemble_space(ensemble, y, mask, operator, noise)
+        es = ensemble_space(ensemble, *window.obs, window.operator, window.noise)
+        if self.fuse_rotation and rotation.haar:
+            return etkf_haar_analysis(es.mean, es.A, es.Y, es.d, key=rotation_key), NoRotation()
         w, T = etkf_weights(es.Y, es.d, self.inv_sqrt)
-        return es.mean + (w[None, :] + T) @ es.A
+        return es.mean + (w[None, :] + T) @ es.A, rotation
 
-    def transform(self, ensemble, y, mask, operator, noise, *, key):
+    def transform(self, ensemble, window, *, key):
         del key
-        es = ensemble_space(ensemble, y, mask, operator, noise)
+        es = ensemble_space(ensemble, *window.obs, window.operator, window.noise)
         w, T = etkf_weights(es.Y, es.d, self.inv_sqrt)
         return mean_transform(ensemble.shape[0], w, T, ensemble.dtype)
-
-    def analysis(self, ensemble, y, mask, operator, noise, *, key):
-        fused = (
-            self.fuse_rotation
-            and self.rotate
-            and isinstance(self.rotation, HaarRotation)
-            and isinstance(self.inflation, (NoInflation, Multiplicative, RTPS))
-        )
-        if not fused:
-            return super().analysis(ensemble, y, mask, operator, noise, key=key)
-        _, k_post = jax.random.split(key)
-        es = ensemble_space(ensemble, y, mask, operator, noise)
-        raw = etkf_haar_analysis(es.mean, es.A, es.Y, es.d, key=k_post)
-        return self.inflation(ensemble, raw)

@@ -28,14 +28,15 @@ class LETKF(AbstractEnsembleFilter):
     """
 
     inflation: AbstractInflation = NoInflation()
-    rotate: bool = eqx.field(static=True, default=True)
     rotation: AbstractRotation = HaarRotation()
     localization: AbstractTaper = GaspariCohn(4.0)
     cutoff: float = eqx.field(static=True, default=1e-3)
     inv_sqrt: AbstractInvSqrt = NewtonSchulzInvSqrt()
 
-    def update(self, ensemble, y, mask, operator, noise, *, key):
-        del key
+    def update(self, ensemble, window, *, key, rotation, rotation_key):
+        del key, rotation_key
+        y, mask = window.obs
+        operator, noise = window.operator, window.noise
         if not noise.is_diagonal:
             raise ValueError(
                 "LETKF: R-localization needs uncorrelated observation errors (DiagonalNoise)."
@@ -54,4 +55,4 @@ class LETKF(AbstractEnsembleFilter):
         A = es.A
         increment = jnp.sum(w * A.T, axis=-1)  # (state,)
         anomalies = jnp.sum(T * A.T[:, None, :], axis=-1).T  # (member, state)
-        return es.mean + increment + anomalies
+        return es.mean + increment + anomalies, rotation

@@ -3,7 +3,7 @@
 Every method minimises an incremental cost in control-variable space
 ($\\delta x = B^{1/2}v$) by Gauss-Newton outer loops and conjugate-gradient inner loops,
 with the tangent-linear and adjoint models from ``jax.linearize``; the cycle over
-windows is one ``lax.scan`` (:func:`assimilate_variational`).
+windows is the one driver's ``lax.scan`` (:func:`assimilax.da.assimilate`).
 """
 
 from ._base import AbstractVariationalMethod as AbstractVariationalMethod
@@ -12,8 +12,9 @@ from ._covariance import AbstractCovariance as AbstractCovariance
 from ._covariance import DenseCovariance as DenseCovariance
 from ._covariance import DiagonalCovariance as DiagonalCovariance
 from ._covariance import RecursiveFilterCovariance as RecursiveFilterCovariance
-from ._cycle import VariationalResult as VariationalResult
-from ._cycle import assimilate_variational as assimilate_variational
+from ._lbfgs import LBFGS as LBFGS
+from ._lbfgs import LBFGSSolution as LBFGSSolution
+from ._no_background import NoBackgroundWindow as NoBackgroundWindow
 from ._problems import StrongWindow as StrongWindow
 from ._problems import WeakWindow as WeakWindow
 from ._recursive_filter import AbstractRecursiveFilter as AbstractRecursiveFilter

@@ -1,36 +1,38 @@
-"""The interface every variational method offers to :func:`assimilate_variational`."""
+"""Variational methods on the method protocol: one cost minimised per window."""
 
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, ClassVar
 
-import equinox as eqx
 from jaxtyping import Array, Bool, Float
 
+from ..._ensemble import member_mean
 from ...models import AbstractModel
 from ...observations import AbstractObsNoise, AbstractObsOperator
+from .._method import AbstractMethod, Estimate
 
 
-class AbstractVariationalMethod(eqx.Module):
-    """A variational method: ``init`` once, then ``cycle`` once per assimilation window.
+class AbstractVariationalMethod(AbstractMethod):
+    """A variational method: ``init`` once, then one cost minimised per window.
 
-    A cycle consumes ``times_per_cycle`` observation times and returns, for each of them,
-    the background (``"forecast"``) and the analysis (``"analysis"``), ``(time, state)``,
-    plus method-specific series (``"forcing"`` for weak-constraint 4D-Var).
+    The protocol's :meth:`init` starts from the mean of the initial ensemble (the first
+    background); :meth:`cycle` hands the window's observations to :meth:`window_cycle`,
+    which returns, for each of the ``times_per_cycle`` observation times, the background
+    (``"forecast"``) and the analysis (``"analysis"``), ``(time, state)``, plus the
+    method's own series (named in :attr:`series`: ``"forcing"`` for weak-constraint
+    4D-Var). Variational methods treat the model as deterministic and draw no random
+    numbers.
     """
 
-    @property
-    @abc.abstractmethod
-    def times_per_cycle(self) -> int:
-        """Observation times consumed by one cycle (static)."""
-
-    def init(self, x_background: Float[Array, " state"]) -> Any:
-        """The carried state before the first cycle (default: the background state)."""
-        return x_background
+    ensemble: ClassVar[bool] = False
 
     @abc.abstractmethod
-    def cycle(
+    def init_background(self, x_background: Float[Array, " state"]) -> Any:
+        """The carry before the first window, from the first background state."""
+
+    @abc.abstractmethod
+    def window_cycle(
         self,
         model: AbstractModel,
         state: Any,
@@ -40,7 +42,17 @@ class AbstractVariationalMethod(eqx.Module):
         noise: AbstractObsNoise,
         every_steps: int,
     ) -> tuple[Any, dict[str, Float[Array, "time state"]]]:
-        """One window: ``(state, {"forecast": ..., "analysis": ...})``.
+        """One window: ``(state, {"forecast": ..., "analysis": ..., own series})``.
 
         Each series has ``times_per_cycle`` rows, ``(time, state)``.
         """
+
+    def init(self, initial):
+        return self.init_background(member_mean(initial))
+
+    def cycle(self, model, carry, window, *, key):
+        del key
+        carry, out = self.window_cycle(model, carry, window.y, window.mask, window.operator,
+                                       window.noise, window.every_steps)
+        forecast, analysis = out.pop("forecast"), out.pop("analysis")
+        return carry, Estimate(forecast[:, None], analysis[:, None], out)

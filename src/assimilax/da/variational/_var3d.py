@@ -33,12 +33,15 @@ class Var3D(AbstractVariationalMethod):
     def times_per_cycle(self) -> int:
         return 1
 
+    def init_background(self, x_background):
+        return x_background
+
     def problem(self, model, xb, y, mask, operator, noise, every_steps) -> StrongWindow:
         """The cost at one observation time, background ``xb`` ``(state,)``, ``y`` ``(1, obs)``."""
         return StrongWindow(model, self.background, xb, _Observed(operator, noise, y, mask),
                             every_steps, 0)
 
-    def cycle(self, model, state, y, mask, operator, noise, every_steps):
+    def window_cycle(self, model, state, y, mask, operator, noise, every_steps):
         xb = propagate(model, state, every_steps, 1)[0]
         prob = self.problem(model, xb, y, mask, operator, noise, every_steps)
         xa = prob.initial_state(self.solver.minimise(prob.residual, prob.zero()))

@@ -47,12 +47,15 @@ class Var4D(AbstractVariationalMethod):
     def times_per_cycle(self) -> int:
         return self.window
 
+    def init_background(self, x_background):
+        return x_background
+
     def problem(self, model, xb, y, mask, operator, noise, every_steps) -> StrongWindow:
         """The cost of one window from background ``xb``, observations ``(window, obs)``."""
         return StrongWindow(model, self.background, xb, _Observed(operator, noise, y, mask),
                             every_steps, self.window)
 
-    def cycle(self, model, state, y, mask, operator, noise, every_steps):
+    def window_cycle(self, model, state, y, mask, operator, noise, every_steps):
         prob = self.problem(model, state, y, mask, operator, noise, every_steps)
         v = self.solver.minimise(prob.residual, prob.zero())
         analysis = prob.trajectory(v)
@@ -88,7 +91,7 @@ class SlidingVar4D(AbstractVariationalMethod):
     def times_per_cycle(self) -> int:
         return 1
 
-    def init(self, x_background):
+    def init_background(self, x_background):
         return x_background, jnp.zeros((), jnp.int32)
 
     def problem(self, model, xb, k, y, mask, operator, noise, every_steps) -> StrongWindow:
@@ -98,7 +101,7 @@ class SlidingVar4D(AbstractVariationalMethod):
         return StrongWindow(model, self.background, xb, _Observed(operator, noise, y, mask),
                             every_steps, L, active)
 
-    def cycle(self, model, state, y, mask, operator, noise, every_steps):
+    def window_cycle(self, model, state, y, mask, operator, noise, every_steps):
         xb, k = state
         prob = self.problem(model, xb, k, y, mask, operator, noise, every_steps)
         v = self.solver.minimise(prob.residual, prob.zero())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax.numpy as jnp
 
+from .._method import SeriesSpec
 from ._base import AbstractVariationalMethod
 from ._covariance import AbstractCovariance
 from ._problems import WeakWindow, _Observed
@@ -58,7 +59,12 @@ class WeakVar4D(AbstractVariationalMethod):
     def times_per_cycle(self) -> int:
         return self.window
 
-    def init(self, x_background, forcing=None):
+    @property
+    def series(self):
+        return (SeriesSpec("forcing", ("state",), "state units per time unit",
+                           "analysed model-error forcing in effect at each observation time"),)
+
+    def init_background(self, x_background, forcing=None):
         """``(x_b, eta_b)``; the first background forcing is zero unless given."""
         eta = jnp.zeros_like(x_background) if forcing is None else jnp.asarray(forcing)
         return x_background, eta
@@ -70,7 +76,7 @@ class WeakVar4D(AbstractVariationalMethod):
                           _Observed(operator, noise, y, mask), every_steps, self.window,
                           self.subwindows)
 
-    def cycle(self, model, state, y, mask, operator, noise, every_steps):
+    def window_cycle(self, model, state, y, mask, operator, noise, every_steps):
         prob = self.problem(model, state, y, mask, operator, noise, every_steps)
         z = self.solver.minimise(prob.residual, prob.zero())
         analysis = prob.trajectory(z)
