@@ -4,6 +4,8 @@ Oracles: closed-form ODE solutions, the dot-product test, Taylor remainders, dir
 implementations of the tendencies, published Lorenz-96 climatology and chi-square bounds.
 """
 
+from typing import ClassVar
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -14,6 +16,7 @@ from scipy import stats
 from assimilax.models import (
     RK4,
     AbstractIntegrator,
+    AbstractModel,
     AbstractODEModel,
     Euler,
     LinearModel,
@@ -403,3 +406,34 @@ def test_models_are_jittable_pytrees():
     b = f(Lorenz96(n=10, forcing=9.0), x)  # forcing is a leaf: same trace, different value
     assert not np.allclose(a, b)
     np.testing.assert_allclose(a, forecast(model, x, 5), atol=1e-12)
+
+
+class _RandomWalk(AbstractModel):
+    """A stochastic model: each step adds N(0, 1) drawn from its own key."""
+
+    n: int = 3
+    dt: float = 1.0
+    noise_std: float = 0.0
+    stochastic: ClassVar[bool] = True
+
+    @property
+    def state_size(self):
+        return self.n
+
+    def step(self, x, *, key=None):
+        return x + jax.random.normal(key, x.shape, x.dtype)
+
+
+def test_a_stochastic_model_gets_a_key_per_member_and_per_step():
+    model = _RandomWalk()
+    E0 = jnp.zeros((4, 3))
+    a = forecast_ensemble(model, E0, 5, key=jax.random.key(0))
+    b = forecast_ensemble(model, E0, 5, key=jax.random.key(0))
+    np.testing.assert_array_equal(a, b)  # reproducible
+    assert len({tuple(np.round(np.asarray(row), 12)) for row in a}) == 4  # members differ
+    # Five independent N(0, 1) increments: the variance over many members is 5.
+    many = forecast_ensemble(model, jnp.zeros((4000, 3)), 5, key=jax.random.key(1))
+    var = float(jnp.var(many))
+    assert abs(var - 5.0) < 5 * 5.0 * np.sqrt(2 / 12000)  # 5 standard errors
+    with pytest.raises(ValueError, match="key"):
+        forecast_ensemble(model, E0, 5)

@@ -2,6 +2,7 @@
 
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -21,10 +22,16 @@ class AbstractModel(eqx.Module):
     ``sqrt(dt) * noise_std * N(0, I)`` per step and is applied by :func:`forecast`.
     Emulators and corrected models implement the same interface, so a filter cannot
     tell them from a physical model.
+
+    A model may be stochastic in its own step (a random forcing, a sampled analog
+    forecast): it sets ``stochastic = True`` and its :meth:`step` takes ``key``; the
+    rollouts then split keys per member and per step. A deterministic model's step is
+    called without a key.
     """
 
     dt: eqx.AbstractVar[float]
     noise_std: eqx.AbstractVar[float]
+    stochastic: ClassVar[bool] = False
 
     @property
     @abc.abstractmethod
@@ -32,8 +39,10 @@ class AbstractModel(eqx.Module):
         """Length of the state vector."""
 
     @abc.abstractmethod
-    def step(self, x: Float[Array, " state"]) -> Float[Array, " state"]:
-        """Advance one state by one model step of length ``dt``."""
+    def step(
+        self, x: Float[Array, " state"], *, key: PRNGKeyArray | None = None
+    ) -> Float[Array, " state"]:
+        """Advance one state by one model step of length ``dt`` (``key``: stochastic models)."""
 
     def tendency(self, x: Float[Array, " state"]) -> Float[Array, " state"]:
         """Time derivative ``dx/dt`` (state units per model time unit), where defined."""
@@ -58,19 +67,26 @@ class AbstractODEModel(AbstractModel):
     def tendency(self, x: Float[Array, " state"]) -> Float[Array, " state"]:
         """Time derivative ``dx/dt``."""
 
-    def step(self, x):
+    def step(self, x, *, key=None):
+        del key
         return self.integrator.step(self.tendency, x, self.dt)
 
 
 def has_noise(model: AbstractModel) -> bool:
-    """False only when the model noise is statically zero (no random numbers needed)."""
+    """False only when the model is deterministic: its step draws no random numbers and its
+    additive noise is statically zero."""
     q = model.noise_std
-    return not (isinstance(q, (int, float)) and q == 0)
+    return model.stochastic or not (isinstance(q, (int, float)) and q == 0)
 
 
 def _noisy_step(model: AbstractModel, x, key):
-    x = model.step(x)
-    if not has_noise(model):
+    if model.stochastic:
+        key, k_step = jax.random.split(key)
+        x = model.step(x, key=k_step)
+    else:
+        x = model.step(x)
+    q = model.noise_std
+    if isinstance(q, (int, float)) and q == 0:
         return x
     scale = jnp.sqrt(model.dt) * model.noise_std
     return x + scale * jax.random.normal(key, x.shape, x.dtype)

@@ -26,5 +26,6 @@ class LinearModel(AbstractModel):
     def state_size(self) -> int:
         return self.M.shape[0]
 
-    def step(self, x):
+    def step(self, x, *, key=None):
+        del key
         return jnp.asarray(self.M) @ x
