@@ -40,7 +40,7 @@ class AbstractTaper(eqx.Module):
                 "them (give `positions` to a Linear operator, or use Full/Every/Subset/Random)."
             )
         grid = operator.grid
-        c = self(jnp.asarray(grid.distances(np.asarray(grid.coords), obs_pos)))
+        c = self(jnp.asarray(grid.distances(grid.points(), obs_pos)))
         return jnp.where(c < cutoff, 0.0, c)
 
 

@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..observations._grid import Grid
+from ..observations._grid import Field, Grid
 from ._base import AbstractODEModel
 from ._integrators import RK4, AbstractIntegrator
 from ._lorenz96 import l96_advection
@@ -40,9 +40,13 @@ class TwoScaleLorenz96(AbstractODEModel):
 
     @property
     def grid(self) -> Grid:
-        """Slow variable ``k`` at ``k``; fast ``(k, j)`` at ``k + j/J``; period ``K``."""
+        """Slow variable ``k`` at ``k``; fast ``(k, j)`` at ``k + j/J``; period ``K``.
+
+        Two fields: ``X`` (``K`` slow variables) and ``Y`` (``K * J`` fast ones).
+        """
         fast = [k + j / self.J for k in range(self.K) for j in range(self.J)]
-        return Grid(tuple(float(k) for k in range(self.K)) + tuple(fast), float(self.K))
+        return Grid(tuple(float(k) for k in range(self.K)) + tuple(fast), float(self.K),
+                    (Field("X", (self.K,)), Field("Y", (self.K * self.J,))))
 
     def split(self, x):
         """Slow ``(..., K)`` and fast ``(..., K, J)`` parts of a state."""
