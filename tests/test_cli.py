@@ -1,7 +1,10 @@
-"""The ``assimilax`` command: bad input refused with nothing written, run, resume, show."""
+"""The ``assimilax`` command: bad input refused with nothing written, run, resume, show,
+``--set`` overrides, the commands' registration."""
 
+import ast
 import copy
 import json
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -122,7 +125,8 @@ def test_every_example_is_accepted_by_the_command(tmp_path):
     from assimilax.experiments import load_config
 
     examples = sorted((Path(__file__).parents[1] / "examples").glob("*.toml"))
-    examples = [p for p in examples if not p.stem.startswith("sweep_")]  # test_sweep.py
+    examples = [p for p in examples  # sweep files: test_sweep.py; _*.toml: not examples
+                if not p.stem.startswith(("sweep_", "_"))]
     assert len(examples) >= 6
     for path in examples:
         load_config(path)  # exactly what `assimilax run` does first
@@ -220,3 +224,116 @@ def test_divergence_check_off_runs_to_the_end(tmp_path):
     summary = json.loads((out / names.SUMMARY_FILE).read_text())
     assert summary["diverged"] is True and summary["cycles"] == 300
     assert summary["rmse_analysis"] > 3
+
+
+# ----------------------------------------------------------------------------- --set
+
+
+SET_BAD = [
+    (["method.ensemble_sise=20"], ["[method] ensemble_sise = 20", "did you mean ensemble_size?"]),
+    (["method.inflation=high"], ['[method] inflation = "high"', "must be a number"]),
+    (["experiment.cycles=2.5"], ["[experiment] cycles = 2.5", "must be an integer"]),
+    (["method.localization_radius=2"], ['not a key for name = "etkf"']),
+    (["metod.name=etkf"], ["[metod]: unknown section"]),
+    (["method.inflation"], ["--set method.inflation: expected section.key=value"]),
+    (["method.ensemble_size=1", "method.ensemble_size=0"], ["[method] ensemble_size = 0"]),
+]
+
+
+@pytest.mark.parametrize("sets, expected", SET_BAD, ids=[" ".join(s) for s, _ in SET_BAD])
+def test_bad_set_is_refused_and_nothing_written(tmp_path, sets, expected):
+    config = write(tmp_path / "good.toml", SMALL)
+    out = tmp_path / "out"
+    result = invoke("run", config, "--out", out, *[a for s in sets for a in ("--set", s)])
+    assert result.exit_code == 2, result.output
+    for text in expected:
+        assert text in result.output
+    assert "Nothing was run or written" in result.output
+    assert not out.exists()
+
+
+def test_bad_set_on_the_default_config_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("run", "--set", "method.ensemble_size=1")
+    assert result.exit_code == 2
+    assert "(built-in default) --set method.ensemble_size=1" in result.output
+    assert "[method] ensemble_size = 1: must be >= 2" in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+def test_set_is_recorded_in_the_run_and_part_of_its_identity(tmp_path):
+    config = write(tmp_path / "small.toml", SMALL)
+    out = tmp_path / "out"
+    sets = ["--set", "experiment.seed=2", "--set", "method.inflation=1.5",
+            "--set", "method.inflation=1.03"]  # the last value wins
+    result = invoke("run", config, "--out", out, "--no-progress", *sets)
+    assert result.exit_code == 0, result.output
+    recorded = tomllib.loads((out / "config.toml").read_text())
+    assert recorded["method"]["inflation"] == 1.03 and recorded["experiment"]["seed"] == 2
+    assert recorded["method"]["ensemble_size"] == 20  # the file's
+    summary = json.loads((out / names.SUMMARY_FILE).read_text())
+    assert summary["config"] == recorded and summary["seed"] == 2
+    again = invoke("run", config, "--out", out, *sets)
+    assert again.exit_code == 0 and "not recomputed" in again.output
+    plain = invoke("run", config, "--out", out)
+    assert plain.exit_code == 2 and "holds a run of a different configuration" in plain.output
+
+
+def sweep_file(tmp_path: Path) -> Path:
+    path = tmp_path / "sweep.toml"
+    path.write_text(dumps_toml(SMALL) + '\n[sweep]\n"method.ensemble_size" = [10, 12]\n')
+    return path
+
+
+def test_set_on_a_sweep_overrides_its_base_and_axes(tmp_path):
+    from assimilax.experiments import load_sweep
+
+    spec = load_sweep(sweep_file(tmp_path), overrides=[
+        "method.inflation=1.1", "sweep.seeds=[0, 1]", "sweep.method.ensemble_size=[8]"])
+    assert spec.base["method"]["inflation"] == 1.1
+    assert spec.base_config.method.inflation == 1.1
+    assert {a.key: a.values for a in spec.axes} == {"method.ensemble_size": (8,),
+                                                    "seeds": (0, 1)}
+    out = tmp_path / "out"
+    result = invoke("sweep", sweep_file(tmp_path), "--out", out, "--scheduler", "synchronous",
+                    "--set", "method.inflation=0")
+    assert result.exit_code == 2, result.output
+    assert "the base config is invalid: [method] inflation = 0.0: must be > 0" in result.output
+    assert "Nothing was run or written" in result.output and not out.exists()
+
+
+def test_set_on_reproduce_applies_to_every_member(tmp_path, monkeypatch):
+    from assimilax.experiments import Config, presets
+
+    out = tmp_path / "bad"
+    result = invoke("reproduce", "sakov2008", "--quick", "--out", out,
+                    "--set", "method.ensemble_sise=3")
+    assert result.exit_code == 2, result.output
+    assert "preset sakov2008, member" in result.output and "ensemble_sise = 3" in result.output
+    assert "Nothing was run or written" in result.output and not out.exists()
+
+    member = presets.Member("etkf", Config.from_dict(SMALL), (1,))
+    claim = presets.Claim("ETKF N=20 analysis RMSE below 0.5", "etkf", 0.5, relation="below",
+                          rel_tol=0.0)
+    tiny = presets.Preset(name="tiny_set", reference="a test", description="L96, ETKF",
+                          members=lambda quick: (member,), claims=(claim,))
+    monkeypatch.setitem(presets.PRESETS, "tiny_set", tiny)
+    out = tmp_path / "run"
+    result = invoke("reproduce", "tiny_set", "--out", out, "--no-progress",
+                    "--set", "experiment.cycles=100", "--set", "experiment.burn_in=20")
+    assert result.exit_code == 0, result.output
+    recorded = tomllib.loads((out / "members" / "etkf.toml").read_text())
+    assert recorded["experiment"]["cycles"] == 100 and recorded["experiment"]["burn_in"] == 20
+
+
+# ----------------------------------------------------------------------------- the app
+
+
+def test_commands_register_themselves_and_the_app_imports_none():
+    from assimilax.cli import _app
+
+    assert sorted(c.name for c in app.registered_commands) == [
+        "plot", "reproduce", "run", "show", "sweep"]
+    tree = ast.parse(Path(_app.__file__).read_text())
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not imported & {"_run", "_show", "_sweep", "_reproduce", "_plot"}

@@ -12,7 +12,7 @@ from assimilax.experiments import Config, ConfigError, build, load_config
 from assimilax.io import dumps_toml
 
 EXAMPLES = sorted(p for p in (Path(__file__).parents[1] / "examples").glob("*.toml")
-                  if not p.stem.startswith("sweep_"))  # sweep files: tests/test_sweep.py
+                  if not p.stem.startswith(("sweep_", "_")))  # sweep files: tests/test_sweep.py
 
 
 def base() -> dict:
@@ -34,6 +34,13 @@ def with_(**changes) -> dict:
             data[section].pop(key, None)
         else:
             data[section][key] = value
+    return data
+
+
+def with_method(**method) -> dict:
+    """``base()`` with this ``[method]`` section."""
+    data = base()
+    data["method"] = method
     return data
 
 
@@ -287,15 +294,18 @@ def test_config_error_names_its_source(tmp_path):
 
 
 def test_build_letkf_on_lorenz96():
-    setup = build(Config.default())
+    xp = build(Config.default())
+    setup, method = xp.setup, xp.method
     assert isinstance(setup.model, models.Lorenz96) and setup.model.n == 40
     assert setup.truth_model is setup.model
     assert isinstance(setup.operator, observations.Full) and setup.operator.size == 40
     assert isinstance(setup.noise, observations.DiagonalNoise)
-    assert isinstance(setup.method, da.LETKF) and setup.method.rotate
-    assert isinstance(setup.method.localization, da.GaspariCohn)
-    assert setup.method.localization.radius == 4.0
-    assert isinstance(setup.method.inflation, da.Multiplicative)
+    assert setup.ensemble_size == 20 and setup.cycles == 2000
+    assert isinstance(method, da.LETKF)
+    assert isinstance(method.rotation, da.HaarRotation)  # rotate = true
+    assert isinstance(method.localization, da.GaspariCohn)
+    assert method.localization.radius == 4.0
+    assert isinstance(method.inflation, da.Multiplicative)
     assert setup.interval == pytest.approx(0.05)
 
 
@@ -311,7 +321,8 @@ def test_build_enks_wraps_an_etkf():
     cfg = Config.from_dict(with_(method__name="enks", method__lag=3, method__inflation=1.05))
     method = build(cfg).method
     assert method.lag == 3 and isinstance(method.filter, da.ETKF)
-    assert method.filter.inflation.factor == 1.05 and not method.filter.rotate
+    assert method.filter.inflation.factor == 1.05
+    assert isinstance(method.filter.rotation, da.NoRotation)  # rotate = false for the EnKS
 
 
 @pytest.mark.parametrize(
@@ -326,20 +337,22 @@ def test_build_inflation(kind, value, cls):
 def test_build_operators():
     every = build(Config.from_dict(with_(observations__operator="every",
                                          observations__stride=4, observations__offset=1)))
-    assert every.operator.indices == tuple(range(1, 40, 4))
+    assert every.setup.operator.indices == tuple(range(1, 40, 4))
     subset = build(Config.from_dict(with_(observations__operator="subset",
                                           observations__indices=[3, 7])))
-    assert subset.operator.indices == (3, 7)
+    assert subset.setup.operator.indices == (3, 7)
     rand = build(Config.from_dict(with_(observations__operator="random",
                                         observations__fraction=0.5)))
-    assert isinstance(rand.operator, observations.RandomSubset) and rand.operator.count == 20
+    operator = rand.setup.operator
+    assert isinstance(operator, observations.RandomSubset) and operator.count == 20
 
 
 def test_build_models():
-    l63 = build(Config.from_dict(with_(model__n=None, model__name="lorenz63", model__rho=30.0)))
+    l63 = build(Config.from_dict(with_(model__n=None, model__name="lorenz63",
+                                       model__rho=30.0))).setup
     assert isinstance(l63.model, models.Lorenz63) and l63.model.rho == 30.0
     two = build(Config.from_dict(with_(model__n=None, model__name="two_scale_lorenz96",
-                                       model__K=8, model__J=4, model__noise_std=0.1)))
+                                       model__K=8, model__J=4, model__noise_std=0.1))).setup
     assert isinstance(two.model, models.TwoScaleLorenz96)
     assert two.model.state_size == 40 and two.model.noise_std == 0.1
 
@@ -431,3 +444,203 @@ def test_ml_without_hybrid_and_hybrid_without_method_are_refused():
     del data["method"]
     assert "[method]: missing section: iterative_emulation assimilates with an ensemble" \
         in issues_of(data)
+
+
+# ----------------------------------------------------------------------------- the registry
+
+
+def test_the_unions_and_messages_list_the_registered_kinds():
+    from assimilax.experiments.config import KINDS, registered, section_classes
+
+    for section, kind in [("model", "model"), ("truth", "model"),
+                          ("observations", "observations"), ("method", "method"),
+                          ("hybrid", "hybrid")]:
+        classes = registered(kind)
+        assert tuple(classes.values()) == section_classes(section)
+        for name, cls in classes.items():  # the tag is the registered name, given once
+            assert cls.model_fields[KINDS[kind]].default == name
+            assert cls.tag == KINDS[kind]
+    names = list(registered("method"))
+    assert names[:5] == ["etkf", "enkf", "enkf_n", "letkf", "enks"]
+    data = with_(method__name="etkff")
+    assert f'[method] name = "etkff": unknown; allowed: {", ".join(names)} (did you mean ' \
+           "etkf?)" in issues_of(data)
+    data = brajard()
+    data["hybrid"]["name"] = "iterative_emulatio"
+    assert "(did you mean iterative_emulation?)" in issues_of(data)
+
+
+def test_cross_checks_ask_the_sections_not_their_types():
+    from assimilax.experiments.config import registered
+
+    filters = [n for n, c in registered("method").items() if c.is_ensemble_filter()]
+    assert filters == ["etkf", "enkf", "enkf_n", "letkf"]
+    data = brajard()
+    data["method"] = {"name": "enks", "ensemble_size": 30}
+    assert f'[method] name = "enks": iterative_emulation needs an ensemble filter: ' \
+           f'{", ".join(filters)}' in issues_of(data)
+    data = nonnenmacher()
+    del data["experiment"]["cycles"]  # a schema error: [method] may still be absent
+    assert "[method]: missing section" not in issues_of(data)
+
+
+def test_register_adds_the_tag_and_refuses_duplicates(monkeypatch):
+    from assimilax.experiments.config import EnsembleMethodSection, _registry, registered
+
+    with pytest.raises(RuntimeError, match="already assembled"):
+        _registry.register("method", "my_etkf")(type("Late", (EnsembleMethodSection,), {}))
+    monkeypatch.setattr(_registry, "_closed", False)
+    monkeypatch.setattr(_registry, "_REGISTRY", copy.deepcopy(_registry._REGISTRY))
+
+    @_registry.register("method", "my_etkf")
+    class MyETKFConfig(EnsembleMethodSection):
+        """``name = "my_etkf"``: an ETKF under another name."""
+
+        title = "mine"
+
+        def build(self, model=None):
+            return da.ETKF(inflation=self.build_inflation(), rotation=self.build_rotation())
+
+    assert registered("method")["my_etkf"] is MyETKFConfig
+    assert MyETKFConfig.__name__ == "MyETKFConfig"
+    section = MyETKFConfig(ensemble_size=5)
+    assert section.name == "my_etkf" and section.ensemble_size == 5
+    assert isinstance(section.build(), da.ETKF)
+    with pytest.raises(ValueError, match="already registered"):
+        _registry.register("method", "etkf")(type("Again", (EnsembleMethodSection,), {}))
+    with pytest.raises(ValueError, match="unknown kind"):
+        _registry.register("methods", "x")
+
+
+# ----------------------------------------------------------------------------- sections build
+
+
+@pytest.mark.parametrize("name", ["etkf", "enkf", "enkf_n", "letkf", "enks"])
+@pytest.mark.parametrize("rotate", [True, False])
+def test_rotate_builds_a_rotation(name, rotate):
+    method = Config.from_dict(with_(method__name=name, method__rotate=rotate)).method.build()
+    filt = method.filter if name == "enks" else method
+    assert isinstance(filt.rotation, da.HaarRotation if rotate else da.NoRotation)
+
+
+def test_sections_build_their_core_objects():
+    cfg = Config.from_dict(with_(observations__operator="every", observations__stride=2))
+    model = cfg.model.build()
+    assert isinstance(model, models.Lorenz96) and model.n == 40
+    operator, noise = cfg.observations.build(model.grid)
+    assert operator.indices == tuple(range(0, 40, 2))
+    assert isinstance(noise, observations.DiagonalNoise)
+    assert isinstance(cfg.method.build(model), da.ETKF)
+    var3d = Config.from_dict(with_method(name="var3d")).method
+    with pytest.raises(ValueError, match="needs the forecast model"):
+        var3d.build()
+
+
+def test_ensemble_size_and_divergence_advice_come_from_the_section():
+    etkf = Config.from_dict(with_(method__inflation=1.01)).method
+    assert etkf.ensemble_size == 10
+    assert etkf.divergence_advice() == [
+        "raise [method] inflation (now 1.01, e.g. 1.03)",
+        "use more members ([method] ensemble_size, now 10)"]
+    rtps = Config.from_dict(with_(method__inflation_kind="rtps", method__inflation=0.5)).method
+    assert rtps.divergence_advice()[0] == "raise [method] inflation, the RTPS alpha (now 0.5)"
+    letkf = Config.from_dict(with_(method__name="letkf")).method
+    assert letkf.divergence_advice()[-1] == "shrink [method] localization_radius (now 4)"
+    var4d = Config.from_dict(with_method(name="var4d", window=5)).method
+    assert var4d.ensemble_size is None
+    advice = " ".join(var4d.divergence_advice())
+    assert "[method] background_scale (now 1" in advice and "[method] window (now 5)" in advice
+    assert Config.from_dict(with_method(name="var3d")).method.ensemble_size is None
+
+
+# ----------------------------------------------------------------------------- --set
+
+
+@pytest.mark.parametrize("text, parts, value", [
+    ("method.inflation=1.05", ("method", "inflation"), 1.05),
+    ("experiment.cycles=200", ("experiment", "cycles"), 200),
+    ("observations.indices=[0,5]", ("observations", "indices"), [0, 5]),
+    ("model.name=lorenz63", ("model", "name"), "lorenz63"),
+    ('model.name="lorenz63"', ("model", "name"), "lorenz63"),
+    ("method.rotate=false", ("method", "rotate"), False),
+    (" method . inflation = 1 ", ("method", "inflation"), 1),
+    ("experiment.seed=", ("experiment", "seed"), ""),
+    ("experiment.cycles=1\nx = 2", ("experiment", "cycles"), "1\nx = 2"),
+])
+def test_parse_override(text, parts, value):
+    from assimilax.experiments.config import parse_override
+
+    assert parse_override(text) == (parts, value)
+    assert type(parse_override(text)[1]) is type(value)
+
+
+def test_apply_overrides_last_wins_and_copies():
+    from assimilax.experiments.config import apply_overrides
+
+    data = base()
+    out = apply_overrides(data, ["method.inflation=1.5", "method.inflation=1.03",
+                                 "truth.name=lorenz96"])
+    assert out["method"]["inflation"] == 1.03 and out["truth"] == {"name": "lorenz96"}
+    assert data == base()  # not modified
+
+
+@pytest.mark.parametrize("text", ["method.inflation", "=1", "method..inflation=1", ".x=1"])
+def test_malformed_overrides_are_refused(text):
+    from assimilax.experiments.config import apply_overrides
+
+    with pytest.raises(ConfigError, match="expected section.key=value"):
+        apply_overrides(base(), [text, "method.inflation=1.0"])
+
+
+@pytest.mark.parametrize("override, changes", [
+    ("method.ensemble_sise=3", {"method__ensemble_sise": 3}),
+    ("method.localization_radius=2", {"method__localization_radius": 2}),
+    ("method.inflation=0", {"method__inflation": 0}),
+    ("experiment.cycles=100.0", {"experiment__cycles": 100.0}),
+    ('experiment.cycles="100"', {"experiment__cycles": "100"}),
+    ("experiment.cycles=many", {"experiment__cycles": "many"}),
+    ("model.name=lorenz97", {"model__name": "lorenz97"}),
+    ("observations.indices=[0,99]", {"observations__operator": "subset",
+                                     "observations__indices": [0, 99]}),
+    ("metod.name=etkf", {"metod__name": "etkf"}),
+    ("cycles=5", None),
+])
+def test_overrides_are_validated_like_the_file(tmp_path, override, changes):
+    data = base()
+    if override.startswith("observations.indices"):
+        data["observations"]["operator"] = "subset"
+    path = tmp_path / "x.toml"
+    path.write_text(dumps_toml(data))
+    with pytest.raises(ConfigError) as info:
+        load_config(path, overrides=[override])
+    if changes is None:
+        expected = copy.deepcopy(base())
+        expected["cycles"] = 5
+    else:
+        expected = with_(**changes)
+    assert info.value.issues == issues_in(expected)
+    assert f"{path} --set {override}" in str(info.value)
+
+
+def issues_in(data: dict) -> list:
+    with pytest.raises(ConfigError) as info:
+        Config.from_dict(data)
+    return info.value.issues
+
+
+def test_overrides_of_a_file_the_default_and_a_config(tmp_path):
+    path = tmp_path / "x.toml"
+    path.write_text(dumps_toml(base()))
+    cfg = load_config(path, overrides=["method.name=letkf", "method.localization_radius=2",
+                                       "experiment.cycles=300"])
+    assert cfg.method.name == "letkf" and cfg.method.localization_radius == 2.0
+    assert cfg.experiment.cycles == 300
+    assert tomllib.loads(cfg.to_toml())["experiment"]["cycles"] == 300
+    default = Config.default(["experiment.cycles=50", "experiment.burn_in=5"])
+    assert default.experiment.cycles == 50 and default.method.name == "letkf"
+    assert Config.default([]) == Config.default()
+    again = cfg.with_overrides(["method.inflation=1.1"])
+    assert again.method.inflation == 1.1 and again.method.localization_radius == 2.0
+    assert cfg.with_overrides([]) is cfg
+    with pytest.raises(ConfigError, match="--set method.lag=3"):
+        cfg.with_overrides(["method.lag=3"])

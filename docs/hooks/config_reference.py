@@ -1,10 +1,12 @@
-"""MkDocs hook: the configuration reference (``config.md``), generated from the pydantic
-schema of :class:`assimilax.experiments.Config` at every build, so that it never drifts.
+"""MkDocs hook: the configuration reference (``config.md``), generated from the config
+registry and the pydantic schema of :class:`assimilax.experiments.Config` at every
+build, so that it never drifts.
 
-Every section, every key of every kind of a tagged section (``[model] name = ...``,
-``[observations] operator = ...``, ``[method] name = ...``), with its type, default,
-allowed values (literals and bounds) and description (the field's docstring). Also
-writes ``config.schema.json``, the JSON schema of the same model.
+Every section, every registered kind of a tagged section (``[model] name = ...``,
+``[observations] operator = ...``, ``[method] name = ...``, ``[hybrid] name = ...``, in
+the order of :func:`assimilax.experiments.config.registered`) with each of its keys: type,
+default, allowed values (literals and bounds) and description (the field's docstring).
+Also writes ``config.schema.json``, the JSON schema of the same model.
 """
 
 from __future__ import annotations
@@ -38,32 +40,6 @@ def on_files(files, config):
 
 
 # ----------------------------------------------------------------------------- schema
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models in an annotation (through unions, Optional and Annotated)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return [annotation]
-    found: list[type[BaseModel]] = []
-    for arg in typing.get_args(annotation):
-        found += [m for m in _models_in(arg) if m not in found]
-    return found
-
-
-def _is_optional(annotation: Any) -> bool:
-    return type(None) in typing.get_args(annotation)
-
-
-def _tag(models: list[type[BaseModel]]) -> str | None:
-    """The discriminating key of a union of section models (``name`` or ``operator``)."""
-    if len(models) < 2:
-        return None
-    common = set.intersection(*(set(m.model_fields) for m in models))
-    for key in sorted(common):  # a single literal per model, different in each
-        values = [typing.get_args(m.model_fields[key].annotation) for m in models]
-        if all(len(v) == 1 for v in values) and len(set(values)) == len(models):
-            return key
-    return None
 
 
 def _description(model: type[BaseModel], key: str) -> str:
@@ -187,7 +163,13 @@ def render(pages: set[str] = frozenset()) -> str:
         pages: the site's markdown pages; a kind with a page ``methods/<name>.md`` links
             to it.
     """
-    from assimilax.experiments import Config
+    from assimilax.experiments.config import (
+        KINDS,
+        Config,
+        registered,
+        section_classes,
+        section_kind,
+    )
 
     out = [
         "# Configuration reference",
@@ -202,6 +184,14 @@ def render(pages: set[str] = frozenset()) -> str:
         "and what is allowed. Keys that belong to one kind of model, operator or method",
         "are accepted only with that kind.",
         "",
+        "Every key can also be given on the command line, `--set section.key=value`",
+        "(repeatable, the last value of a key wins; the value is read as TOML, a bare word as",
+        "a string): `assimilax run etkf.toml --set method.inflation=1.05 --set",
+        "observations.indices=[0,5]`. `assimilax sweep` applies it to the base config",
+        "(`--set sweep.KEY=[...]` replaces an axis), `assimilax reproduce` to every member's",
+        "config. Overrides are validated exactly like the file and recorded in the run's",
+        "`config.toml`.",
+        "",
         '!!! example "The built-in default experiment (`assimilax run` with no config)"',
         "",
         "    ```toml",
@@ -209,32 +199,31 @@ def render(pages: set[str] = frozenset()) -> str:
         "    ```",
         "",
     ]
-    seen: dict[tuple, str] = {}
+    seen: dict[str, str] = {}
     for section, field in Config.model_fields.items():
-        models = _models_in(field.annotation)
-        required = field.is_required() and not _is_optional(field.annotation)
+        kind = section_kind(section)
         out += [f"## `[{section}]`", ""]
-        status = "Required." if required else "Optional."
+        status = "Required." if field.is_required() else "Optional."
         out += [f"{status} {_description(Config, section)}", ""]
-        if tuple(models) in seen:
-            first = seen[tuple(models)]
+        if kind in seen:
+            first = seen[kind]
             out += [f"The same kinds and keys as [`[{first}]`](#{first}).", ""]
             continue
-        seen[tuple(models)] = section
-        tag = _tag(models)
-        if tag is None:
-            (model,) = models
+        if kind is None:
+            (model,) = section_classes(section)
             out += _table(model, None) + [""]
             continue
-        kinds = ", ".join(f"`{_toml(m.model_fields[tag].default)}`" for m in models)
-        out += [f"The key `{tag}` selects the kind ({kinds}); each kind has its own keys.", ""]
-        for model in models:
-            value = _toml(model.model_fields[tag].default)
-            out += [f"### `{tag} = {value}`", "", _doc(model), ""]
-            page = f"methods/{model.model_fields[tag].default}.md"
+        seen[kind] = section
+        tag = KINDS[kind]
+        kinds = registered(kind)
+        names = ", ".join(f"`{_toml(name)}`" for name in kinds)
+        out += [f"The key `{tag}` selects the kind ({names}); each kind has its own keys.", ""]
+        for name, model in kinds.items():
+            out += [f"### `{tag} = {_toml(name)}`", "", _doc(model), ""]
+            page = f"methods/{name}.md"
             if page in pages:
-                name = getattr(model, "title", "") or value
-                out += [f"Equations and references: the [{name} page]({page}).", ""]
+                title = getattr(model, "title", "") or _toml(name)
+                out += [f"Equations and references: the [{title} page]({page}).", ""]
             out += _table(model, tag) + [""]
     return "\n".join(out)
 

@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from ..io import names, sweep_store
-from ._app import EXIT_BAD_INPUT, _consoles, _fail, app
+from ._app import EXIT_BAD_INPUT, app, consoles, fail
 
 SWEEP_STORE = sweep_store.STORE
 """What marks a sweep directory (``sweep.zarr``)."""
@@ -26,7 +26,7 @@ def plot_command(
 
     A sweep: heat maps of time-mean RMSE, RMSE against ensemble size per method.
     """
-    stdout, stderr = _consoles()
+    stdout, stderr = consoles()
     if (directory / SWEEP_STORE).exists():
         written = _plot_sweep(directory, stderr)
     elif (directory / names.RESULTS_FILE).is_file():
@@ -35,12 +35,12 @@ def plot_command(
         try:
             written = plot_run(directory)
         except (OSError, ValueError) as exc:
-            raise _fail(stderr, f"error: cannot plot {directory}: {exc}", EXIT_BAD_INPUT) from None
+            raise fail(stderr, f"error: cannot plot {directory}: {exc}", EXIT_BAD_INPUT) from None
     else:
         what = "does not exist" if not directory.exists() else (
             "is not a directory" if not directory.is_dir() else
             f"holds neither a run ({names.RESULTS_FILE}) nor a sweep ({SWEEP_STORE})")
-        raise _fail(stderr, f"error: {directory} {what}; nothing to plot.", EXIT_BAD_INPUT)
+        raise fail(stderr, f"error: {directory} {what}; nothing to plot.", EXIT_BAD_INPUT)
     for path in written:
         stdout.print(str(path), markup=False, highlight=False)
 
@@ -50,11 +50,11 @@ def _plot_sweep(directory: Path, stderr) -> list[Path]:
     try:
         from ..plotting import plot_sweep
     except ImportError:
-        raise _fail(stderr, f"error: {directory} holds a sweep, but this assimilax cannot plot "
-                    "sweeps (no assimilax.plotting.plot_sweep).", EXIT_BAD_INPUT) from None
+        raise fail(stderr, f"error: {directory} holds a sweep, but this assimilax cannot plot "
+                   "sweeps (no assimilax.plotting.plot_sweep).", EXIT_BAD_INPUT) from None
     try:
         written = plot_sweep(directory)
     except (OSError, ValueError, KeyError) as exc:
-        raise _fail(stderr, f"error: cannot plot the sweep in {directory}: {exc}",
-                    EXIT_BAD_INPUT) from None
+        raise fail(stderr, f"error: cannot plot the sweep in {directory}: {exc}",
+                   EXIT_BAD_INPUT) from None
     return [Path(p) for p in written] if written is not None else []

@@ -1,14 +1,16 @@
 """``assimilax reproduce``: run a preset named after a paper and check its claims."""
 
+import dataclasses
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
-from ..experiments import presets
+from ..experiments import ConfigError, presets
 from ..io import write_text_atomic
-from ._app import EXIT_BAD_INPUT, _consoles, _fail, app
+from ._app import EXIT_BAD_INPUT, SetOption, app, consoles, fail
 
 EXIT_CLAIM_FAILED = 1
 
@@ -42,6 +44,26 @@ def _claims_table(result: "presets.Reproduction") -> Table:
     return table
 
 
+def _overridden(preset: "presets.Preset", quick: bool,
+                overrides: Sequence[str]) -> "presets.Preset":
+    """``preset`` whose members' configs carry the ``--set`` overrides (validated now).
+
+    Raises:
+        ConfigError: an override is malformed or makes a member's config invalid; the
+            message names the preset and the member.
+    """
+    members = []
+    for member in preset.build(quick):
+        try:
+            config = member.config.with_overrides(overrides)
+        except ConfigError as err:
+            raise ConfigError(err.issues, f"{err.source} (preset {preset.name}, member "
+                                          f"{member.name})") from None
+        members.append(dataclasses.replace(member, config=config))
+    members = tuple(members)
+    return dataclasses.replace(preset, members=lambda _quick: members)
+
+
 @app.command("reproduce")
 def reproduce_command(
     name: Annotated[
@@ -67,6 +89,7 @@ def reproduce_command(
                      help="Also write one markdown table of every claim run "
                           "(e.g. docs/reproduction.md)."),
     ] = None,
+    set_: SetOption = None,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Print a line per member.")
     ] = True,
@@ -75,22 +98,30 @@ def reproduce_command(
 
     Writes summary.json (the claims, each {claim, ours, paper, tolerance, holds}; the
     members' configs, seeds and statistics; version and commit) and claims.md into DIR.
-    Finished members in DIR are reused. Exits with status 1 when a claim fails.
+    Finished members in DIR are reused. ``--set`` overrides a key of every member's
+    config (e.g. ``--set experiment.cycles=200``). Exits with status 1 when a claim fails.
     """
-    stdout, stderr = _consoles()
+    stdout, stderr = consoles()
     if list_:
         stdout.print(_list_text(), markup=False, highlight=False)
         return
     if all_ and name is not None:
-        raise _fail(stderr, f"error: give a preset NAME or --all, not both (got {name!r}).",
-                    EXIT_BAD_INPUT)
+        raise fail(stderr, f"error: give a preset NAME or --all, not both (got {name!r}).",
+                   EXIT_BAD_INPUT)
     if not all_ and name is None:
-        raise _fail(stderr, "error: give a preset NAME, --all or --list; presets: "
-                    f"{', '.join(presets.preset_names())}.", EXIT_BAD_INPUT)
+        raise fail(stderr, "error: give a preset NAME, --all or --list; presets: "
+                   f"{', '.join(presets.preset_names())}.", EXIT_BAD_INPUT)
     try:
         chosen = list(presets.PRESETS.values()) if all_ else [presets.get_preset(name)]
     except presets.UnknownPresetError as exc:
-        raise _fail(stderr, f"error: {exc}", EXIT_BAD_INPUT) from None
+        raise fail(stderr, f"error: {exc}", EXIT_BAD_INPUT) from None
+    overrides = set_ or []
+    if overrides:
+        try:
+            chosen = [_overridden(p, quick, overrides) for p in chosen]
+        except ConfigError as exc:
+            raise fail(stderr, f"error: {exc}\nNothing was run or written.",
+                       EXIT_BAD_INPUT) from None
 
     def out_dir(preset) -> Path:
         if all_:
@@ -106,12 +137,13 @@ def reproduce_command(
         try:
             result = presets.reproduce(preset, out_dir(preset), quick=quick, log=log)
         except presets.ReproduceDirError as exc:
-            raise _fail(stderr, f"error: {exc}", EXIT_BAD_INPUT) from None
+            raise fail(stderr, f"error: {exc}", EXIT_BAD_INPUT) from None
         stdout.print(_claims_table(result))
         results.append(result)
     if table is not None:
         flags = (" --all" if all_ else f" {chosen[0].name}") + (" --quick" if quick else "")
         flags += f" --out {out}" if out is not None else ""
+        flags += "".join(f" --set {o}" for o in overrides)
         command = f"assimilax reproduce{flags} --table {table}"
         table.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(table, presets.reproduction_table(results, command=command))
@@ -124,7 +156,7 @@ def reproduce_command(
             + (c.note or f"ours {c.ours:.4g}, paper {c.paper:g}, tolerance ±{c.tolerance:.2g}")
             for r, c in failed
         )
-        raise _fail(stderr, f"error: {len(failed)} of {total} claims do not hold:\n{lines}\n"
-                    f"Details in {', '.join(str(r.out_dir) for r in results)}.",
-                    EXIT_CLAIM_FAILED)
+        raise fail(stderr, f"error: {len(failed)} of {total} claims do not hold:\n{lines}\n"
+                   f"Details in {', '.join(str(r.out_dir) for r in results)}.",
+                   EXIT_CLAIM_FAILED)
     stdout.print(f"All {total} claims hold.", markup=False)

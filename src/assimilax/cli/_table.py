@@ -1,8 +1,13 @@
-"""The summary of a run as a rich table."""
+"""The tables of a run (its summary) and of a sweep (its points, best first), for rich."""
 
+import numpy as np
 from rich.table import Table
 
 from ..experiments import Config, ConfigError, Summary
+from ..io import sweep_store
+
+MAX_ROWS = 25
+"""Rows of the sweep table (best first)."""
 
 
 def _num(value: float | None, fmt: str = ".4g") -> str:
@@ -32,8 +37,9 @@ def summary_table(summary: Summary) -> Table:
     for label, value, text in rows:
         if value is not None or hybrid is None:
             table.add_row(label, text)
-    if summary.rmse_smoothed is not None:
-        table.add_row("smoothed RMSE", _num(summary.rmse_smoothed))
+    for name, value in summary.means.items():  # the method's own series (a smoother's)
+        if value is not None:
+            table.add_row(_MEAN_LABELS.get(name, name.replace("_", " ")), _num(value))
     if hybrid is not None:
         _hybrid_rows(table, hybrid)
     diverged = f"yes, at cycle {summary.diverged_at_cycle}" if summary.diverged else "no"
@@ -48,6 +54,9 @@ def summary_table(summary: Summary) -> Table:
         table.add_row("files", str(summary.out_dir))
     return table
 
+
+_MEAN_LABELS = {"rmse_smoothed": "smoothed RMSE"}
+"""Row labels of the time means of a method's own series (else the name, spaced)."""
 
 _HYBRID_LABELS = {
     "rmse_interpolation": "analysis RMSE of the interpolation",
@@ -85,3 +94,76 @@ def _hybrid_rows(table: Table, hybrid: dict) -> None:
     if notes:
         table.caption = "\n".join(notes)
         table.caption_justify = "left"
+
+
+def sweep_table(ds, max_rows: int = MAX_ROWS) -> Table:
+    """The points of a sweep, best first: seeds pooled, fewest divergences, lowest RMSE."""
+    seed = sweep_store.SEED
+    dims = [d for d in ds["rmse_analysis"].dims if d != seed]
+    seeds = ds.sizes.get(seed, 1)
+    rows = []
+    for index in np.ndindex(*(ds.sizes[d] for d in dims)):
+        point = ds.isel(dict(zip(dims, index, strict=True)))
+        done = np.atleast_1d(point["done"].values)
+        diverged = np.atleast_1d(point["diverged"].values) & done
+        ok = done & ~diverged
+        stats = {}
+        for name in ("rmse_analysis", "rmse_forecast", "spread_analysis"):
+            values = np.atleast_1d(point[name].values)[ok]
+            stats[name] = float(values.mean()) if values.size else np.nan
+        spread = np.nan
+        if ok.sum() > 1:
+            spread = float(np.atleast_1d(point["rmse_analysis"].values)[ok].std(ddof=1)
+                           / np.sqrt(ok.sum()))
+        elif ok.sum() == 1 and seeds == 1:
+            spread = float(np.atleast_1d(point["rmse_analysis_ci95"].values)[ok][0])
+        labels = [_label(point[d].values) for d in dims]
+        rank = (done.sum() == 0, int(diverged.sum()) + int((~done).sum()),
+                stats["rmse_analysis"] if np.isfinite(stats["rmse_analysis"]) else np.inf)
+        rows.append((rank, labels, stats, spread, int(diverged.sum()), int(done.sum())))
+    rows.sort(key=lambda r: r[0])
+    n_points = int(ds["done"].size)
+    n_done = int(ds["done"].sum())
+    table = Table(title=ds.attrs.get("title", "assimilax sweep"), title_justify="left",
+                  header_style="bold")
+    for d in dims:
+        table.add_column(d, justify="right")
+    for name in ("RMSE", "RMSE fc", "spread", "diverged"):
+        table.add_column(name, justify="right", no_wrap=True)
+    if n_done < n_points:
+        table.add_column("done", justify="right")
+    for _, labels, stats, spread, n_div, n_ok in rows[:max_rows]:
+        rmse = _finite(stats["rmse_analysis"])
+        if np.isfinite(stats["rmse_analysis"]) and np.isfinite(spread):
+            rmse += f" ± {spread:.2g}"
+        cells = [*labels, rmse, _finite(stats["rmse_forecast"]),
+                 _finite(stats["spread_analysis"]),
+                 f"{n_div}/{seeds}" if seeds > 1 else ("yes" if n_div else "no")]
+        if n_done < n_points:
+            cells.append(f"{n_ok}/{seeds}")
+        table.add_row(*cells, style="red" if n_div else None)
+    wall = float(np.nansum(ds["wall_time_s"].values))
+    versions = ds.attrs.get("versions") or {}
+    pooled = f"mean over {seeds} seeds ± standard error" if seeds > 1 else "± 95 % interval"
+    caption = [
+        f"RMSE: time-mean analysis RMSE ({pooled}); RMSE fc: forecast; spread: analysis "
+        "spread; diverged seeds: NaN errors, left out of the means",
+        f"{n_done} of {n_points} points done; best first",
+    ]
+    if len(rows) > max_rows:
+        caption[1] += f"; {len(rows) - max_rows} more rows not shown"
+    caption.append(f"compute time {wall:.1f} s; assimilax {versions.get('assimilax', '?')} "
+                   f"({str(ds.attrs.get('git_commit', 'unknown'))[:12]}), jax "
+                   f"{versions.get('jax', '?')}")
+    table.caption = "\n".join(caption)
+    table.caption_justify = "left"
+    return table
+
+
+def _finite(value: float) -> str:
+    return "-" if not np.isfinite(value) else f"{value:.4g}"
+
+
+def _label(value) -> str:
+    value = value.item() if hasattr(value, "item") else value
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,5 @@
+"""``python -m assimilax.cli``: the ``assimilax`` command."""
+
+from . import main
+
+main()
