@@ -1,16 +1,12 @@
 """Long runs write their progress as they go and resume after an interruption, with the
 numbers of an uninterrupted run; the rank histogram of a run."""
 
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
+import jax
 import numpy as np
 import pytest
 
+from _cli_helpers import cli, finish, kill_after_first_checkpoint, same_results
 from assimilax.experiments import Config, run
 from assimilax.experiments import _run as runner
 from assimilax.io import _partial_run as partial_run
@@ -25,15 +21,6 @@ def config(**experiment) -> Config:
         "experiment": {"cycles": 300, "burn_in": 50, "seed": 4, "chunk_cycles": 50,
                        **experiment},
     })
-
-
-def _same_results(a, b):
-    ra, rb = read_results(a / names.RESULTS_FILE), read_results(b / names.RESULTS_FILE)
-    assert set(ra.data_vars) == set(rb.data_vars)
-    for name in ra.data_vars:
-        np.testing.assert_array_equal(ra[name].values, rb[name].values, err_msg=name)
-    np.testing.assert_array_equal(ra["time"].values, rb["time"].values)
-    return rb
 
 
 class Interrupt(Exception):
@@ -65,7 +52,7 @@ def test_interrupted_run_resumes_with_identical_numbers(tmp_path, monkeypatch):
     monkeypatch.setattr(partial_run, "save_checkpoint", save)
     summary = run(cfg, out, progress=False, flush_seconds=0.0)
     assert summary.resumed_at_cycle == 150 and summary.cycles == 300
-    ds = _same_results(reference, out)
+    ds = same_results(reference, out)
     assert ds.attrs["resumed_at_cycle"] == 150
     assert read_json(out / names.SUMMARY_FILE)["rmse_analysis"] == pytest.approx(
         read_json(reference / names.SUMMARY_FILE)["rmse_analysis"], abs=0)
@@ -90,20 +77,21 @@ def test_records_beyond_the_checkpoint_are_recomputed(tmp_path, monkeypatch):
     assert summary.resumed_at_cycle == 50
     reference = tmp_path / "reference"
     run(cfg, reference, progress=False)  # one flush at the end
-    _same_results(reference, out)
+    same_results(reference, out)
 
 
 def test_a_checkpoint_off_the_chunk_grid_is_not_used(tmp_path):
     cfg = config(cycles=100)
-    carry = (np.zeros((20, 40)), None)
-    runner._create_partial(tmp_path, cfg, carry, "unknown")
+    carry = np.zeros((20, 40))  # an ensemble filter's carry: the analysis ensemble
+    shapes = {"rmse_analysis": jax.ShapeDtypeStruct((50,), np.float64)}
+    runner._create_partial(tmp_path, cfg, shapes, 50, "unknown")
     partial_run.save_checkpoint(tmp_path, 30, [np.zeros((20, 40))])
     assert runner._resume(tmp_path, carry, 100, 50) == (None, None)
     partial_run.save_checkpoint(tmp_path, 50, [np.zeros((20, 41))])  # other shapes
     assert runner._resume(tmp_path, carry, 100, 50) == (None, None)
     partial_run.save_checkpoint(tmp_path, 50, [np.ones((20, 40))])
-    (done, (ensemble, state)), pieces = runner._resume(tmp_path, carry, 100, 50)
-    assert done == 50 and state is None and np.all(np.asarray(ensemble) == 1.0)
+    (done, ensemble), pieces = runner._resume(tmp_path, carry, 100, 50)
+    assert done == 50 and np.all(np.asarray(ensemble) == 1.0)
     assert pieces["rmse_analysis"][0].shape == (50,)
 
 
@@ -118,13 +106,6 @@ def test_rank_histogram_in_results(tmp_path):
     assert counts[1:-1].sum() > 0.5 * counts.sum()
 
 
-def _cli(*args, **kwargs):
-    return subprocess.Popen(
-        [str(Path(sys.executable).parent / "assimilax"), *map(str, args)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kwargs,
-    )
-
-
 def test_kill_9_and_resume_gives_the_uninterrupted_numbers(tmp_path):
     """``kill -9`` in the middle of a run, then the same command: the results equal those of
     an uninterrupted run, with nothing missing and nothing twice."""
@@ -132,25 +113,17 @@ def test_kill_9_and_resume_gives_the_uninterrupted_numbers(tmp_path):
     path = tmp_path / "long.toml"
     path.write_text(cfg.to_toml())
     out = tmp_path / "killed"
-    proc = _cli("run", path, "--out", out, "--no-progress", "--flush-seconds", "0")
-    checkpoint = out / partial_run.CHECKPOINT_FILE
-    deadline = time.monotonic() + 300
-    while not checkpoint.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL
-    done = int(np.load(checkpoint)["__done__"])
+    proc = cli("run", path, "--out", out, "--no-progress", "--flush-seconds", "0")
+    done = kill_after_first_checkpoint(proc, out)
     assert 0 < done < 8000, done
     assert not (out / names.SUMMARY_FILE).exists()
 
-    resumed = _cli("run", path, "--out", out, "--no-progress")
-    reference = _cli("run", path, "--out", tmp_path / "reference", "--no-progress")
+    resumed = cli("run", path, "--out", out, "--no-progress")
+    reference = cli("run", path, "--out", tmp_path / "reference", "--no-progress")
     for p in (resumed, reference):
-        _, err = p.communicate(timeout=600)
-        assert p.returncode == 0, err.decode()
+        finish(p)
     summary = read_json(out / names.SUMMARY_FILE)
     assert summary["resumed_at_cycle"] == done
-    ds = _same_results(tmp_path / "reference", out)
+    ds = same_results(tmp_path / "reference", out)
     assert ds.sizes["time"] == 8000
     assert np.array_equal(ds["cycle"].values, np.arange(8000))  # no gaps, no duplicates

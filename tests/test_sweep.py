@@ -227,7 +227,9 @@ def test_plan_localization_radius_is_batched(tmp_path):
     axes = {"method.localization_radius": [2.0, 4.0], "method.rotate": [True, False]}
     plan = plan_sweep(load_sweep(write_sweep(tmp_path / "s.toml", base=base, axes=axes)))
     assert len(plan.batches) == 2  # rotate is static: two programs; the radius varies within
-    assert all(b.taper_matrix and len(b.points) == 2 for b in plan.batches)
+    # The taper is computed in jax.numpy from the radius, traced along the batch.
+    assert all(b.traced == {"[0][1].localization.radius"} and len(b.points) == 2
+               for b in plan.batches)
 
 
 # ----------------------------------------------------------------------------- the store

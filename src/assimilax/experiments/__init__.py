@@ -20,19 +20,15 @@ if TYPE_CHECKING:
     from ._build import build_method as build_method
     from ._build import build_model as build_model
     from ._build import build_observations as build_observations
-    from ._config import Config as Config
-    from ._config import ConfigError as ConfigError
-    from ._config import Issue as Issue
-    from ._config import load_config as load_config
+    from ._divergence import DivergenceError as DivergenceError
     from ._provenance import git_commit as git_commit
     from ._provenance import package_versions as package_versions
-    from ._run import DivergenceError as DivergenceError
-    from ._run import RunDirError as RunDirError
-    from ._run import Summary as Summary
-    from ._run import default_out_dir as default_out_dir
-    from ._run import load_summary as load_summary
     from ._run import run as run
+    from ._rundir import RunDirError as RunDirError
     from ._runtime import configure_runtime as configure_runtime
+    from ._summary import Summary as Summary
+    from ._summary import default_out_dir as default_out_dir
+    from ._summary import load_summary as load_summary
     from ._sweep import SchedulerError as SchedulerError
     from ._sweep import Sweep as Sweep
     from ._sweep import SweepDirError as SweepDirError
@@ -40,6 +36,10 @@ if TYPE_CHECKING:
     from ._sweep import SweepResult as SweepResult
     from ._sweep import load_sweep as load_sweep
     from ._sweep import sweep as sweep
+    from .config import Config as Config
+    from .config import ConfigError as ConfigError
+    from .config import Issue as Issue
+    from .config import load_config as load_config
 
 _LAZY = {
     "Setup": "_build",
@@ -48,17 +48,17 @@ _LAZY = {
     "build_method": "_build",
     "build_model": "_build",
     "build_observations": "_build",
-    "Config": "_config",
-    "ConfigError": "_config",
-    "Issue": "_config",
-    "load_config": "_config",
+    "Config": "config",
+    "ConfigError": "config",
+    "Issue": "config",
+    "load_config": "config",
     "git_commit": "_provenance",
     "package_versions": "_provenance",
-    "DivergenceError": "_run",
-    "RunDirError": "_run",
-    "Summary": "_run",
-    "default_out_dir": "_run",
-    "load_summary": "_run",
+    "DivergenceError": "_divergence",
+    "RunDirError": "_rundir",
+    "Summary": "_summary",
+    "default_out_dir": "_summary",
+    "load_summary": "_summary",
     "run": "_run",
     "configure_runtime": "_runtime",
     "SchedulerError": "_sweep",

@@ -12,43 +12,31 @@ as an uninterrupted one.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-import tomllib
 from pathlib import Path
-from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.text import Text
 
 from .. import __version__, plotting
 from .. import io as rio
-from ..da import assimilate
+from ..da import assimilate, complete_series, series_specs
 from ..io import _partial_run as partial_run
-from ..metrics import time_mean_ci
-from ..observations import Observations
-from ._build import Setup, build
-from ._config import Config, EnKSConfig, LETKFConfig
+from ._build import build
+from ._divergence import DivergenceError, divergence_window, find_divergence
+from ._progress import progress_bar
 from ._provenance import git_commit, package_versions
+from ._reduce import reduce
+from ._rundir import previous_run
 from ._runtime import configure_runtime
-from ._twin import climatological_rms, simulate_twin, twin_keys
-
-DIVERGENCE_WINDOW = 100
-"""Cycles over which the analysis RMSE is averaged by the divergence check."""
+from ._simulate import simulate_setup
+from ._summary import Summary
+from ._twin import climatological_rms, twin_keys
+from .config import Config
 
 FLUSH_SECONDS = 30.0
 """Default longest wall time between two writes of a run's progress to disk."""
@@ -56,125 +44,14 @@ FLUSH_SECONDS = 30.0
 _names = rio.names
 
 
-class DivergenceError(RuntimeError):
-    """The filter lost the truth: the run stopped at ``cycle``.
-
-    Attributes:
-        cycle: the analysis cycle (from 0) at which divergence was detected.
-    """
-
-    def __init__(self, cycle: int, reason: str, advice: str):
-        self.cycle = cycle
-        super().__init__(f"diverged at cycle {cycle}: {reason}.\n{advice}")
-
-
-class RunDirError(RuntimeError):
-    """The output directory holds something else than a run of this config."""
-
-
-@dataclasses.dataclass
-class Summary:
-    """What ``summary.json`` holds: time means after burn-in and the run's provenance.
-
-    Attributes:
-        rmse_analysis, rmse_forecast: time-mean RMSE of the analysis and forecast means.
-        rmse_analysis_ci95: half-width of the 95 % interval of ``rmse_analysis``
-            (autocorrelation-corrected, :func:`assimilax.metrics.time_mean_ci`).
-        spread_analysis, spread_forecast: time-mean ensemble spread.
-        rmse_smoothed: time-mean RMSE of the smoothed mean (smoothers; else ``None``).
-        diverged: whether the divergence criterion was met (also when the check is off).
-        diverged_at_cycle: the cycle where it was first met, else ``None``.
-        cycles: analysis cycles run.
-        wall_time_s: seconds from config to files (simulation, compilation, assimilation,
-            writing).
-        cycles_per_second: ``cycles / wall_time_s``.
-        config: the resolved config (every default written out).
-        seed, version, git_commit: provenance.
-        versions: versions of assimilax and of the packages its numbers depend on
-            (:func:`assimilax.experiments.package_versions`; ``None`` in older summaries).
-        resumed_at_cycle: the cycle this process resumed an interrupted run at, else
-            ``None`` (``wall_time_s`` then counts this process only).
-        hybrid: for a config with ``[hybrid]``, what its method reported: ``{"name",
-            "statistics", "ci95", "notes", "details"}`` (see
-            :class:`assimilax.experiments._hybrid.HybridOutcome`); else ``None``. The
-            per-cycle means above are then those of the final analyses
-            (``iterative_emulation``) or ``None`` (``emulator_4dvar``).
-        out_dir: the run directory (not stored).
-        reused: ``True`` when the run was found finished on disk, not recomputed.
-    """
-
-    rmse_analysis: float | None
-    rmse_analysis_ci95: float | None
-    rmse_forecast: float | None
-    spread_analysis: float | None
-    spread_forecast: float | None
-    rmse_smoothed: float | None
-    diverged: bool
-    diverged_at_cycle: int | None
-    cycles: int
-    wall_time_s: float
-    cycles_per_second: float
-    config: dict[str, Any]
-    seed: int
-    version: str
-    git_commit: str
-    resumed_at_cycle: int | None = None
-    versions: dict[str, str] | None = None
-    hybrid: dict[str, Any] | None = None
-    out_dir: Path | None = dataclasses.field(default=None, compare=False)
-    reused: bool = dataclasses.field(default=False, compare=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        """The ``summary.json`` content."""
-        data = dataclasses.asdict(self)
-        del data["out_dir"], data["reused"]
-        if data["hybrid"] is None:  # plain runs keep the summary of the DESIGN contract
-            del data["hybrid"]
-        return data
-
-    @classmethod
-    def from_dict(
-        cls, data: dict[str, Any], *, out_dir: Path | None = None, reused: bool = False
-    ) -> Summary:
-        fields = {f.name for f in dataclasses.fields(cls)} - {"out_dir", "reused"}
-        optional = {"resumed_at_cycle", "versions", "hybrid"}
-        missing = fields - optional - set(data)
-        if missing:
-            raise ValueError(f"summary is missing {sorted(missing)}")
-        return cls(**{k: data[k] for k in fields if k in data}, out_dir=out_dir, reused=reused)
-
-
-def default_out_dir(config_path: str | Path | None) -> Path:
-    """``runs/<config file stem>``, or ``runs/default`` for the built-in config."""
-    return Path("runs") / ("default" if config_path is None else Path(config_path).stem)
-
-
-def load_summary(out_dir: str | Path) -> Summary:
-    """The summary of a finished run in ``out_dir``.
-
-    Raises:
-        FileNotFoundError: ``out_dir`` holds no finished run.
-    """
-    out_dir = Path(out_dir)
-    path = out_dir / _names.SUMMARY_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"{out_dir} holds no finished run (no {_names.SUMMARY_FILE}).")
-    return Summary.from_dict(rio.read_json(path), out_dir=out_dir)
-
-
 # ----------------------------------------------------------------------------- the run
 
 
 @eqx.filter_jit
-def _simulate(truth_model, operator, noise, **kwargs):
-    return simulate_twin(truth_model, operator, noise, **kwargs)
-
-
-@eqx.filter_jit
-def _assimilate_chunk(model, method, observations, ensemble, state, truth, key, start):
+def _assimilate_chunk(model, method, observations, initial, carry, truth, key, start):
     return assimilate(
-        model, observations, method, ensemble,
-        key=key, truth=truth, state=state, start_cycle=start, finish=False,
+        model, observations, method, initial,
+        key=key, truth=truth, carry=carry, start_cycle=start, finish=False,
     )
 
 
@@ -213,7 +90,7 @@ def run(
     """
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
-    previous = _previous_run(config, out_dir)
+    previous = previous_run(config, out_dir)
     if previous is not None:
         if previous.diverged and config.experiment.divergence_check:
             raise DivergenceError(
@@ -229,48 +106,37 @@ def run(
                                      t_start=t_start)
 
     configure_runtime()
-    setup = build(config)
+    xp = build(config)
+    setup, method = xp.setup, xp.method
     exp = config.experiment
     out_dir.mkdir(parents=True, exist_ok=True)
     rio.write_text_atomic(out_dir / _names.CONFIG_FILE, config.to_toml())
 
     commit, versions = git_commit(), package_versions()
     console = console or Console(stderr=True)
-    with _progress_bar(console, progress) as bar:
+    with progress_bar(console, progress) as bar:
         task = bar.add_task("simulating the twin", total=None)
-        twin, observations = _twin(setup, config)
+        twin, observations = simulate_setup(setup)
         clim = float(climatological_rms(twin.truth))
         bar.update(task, total=1, completed=1)
-        record, state, done, divergence, resumed = _assimilate_all(
-            setup, config, twin, observations, clim, bar, out_dir, commit, flush_seconds
+        record, carry, done, divergence, resumed = _assimilate_all(
+            xp, config, twin, observations, clim, bar, out_dir, commit, flush_seconds
         )
-    if divergence is None:
-        divergence = _find_divergence(record["rmse_analysis"], exp.burn_in, clim,
-                                      _window(config))
     truth = np.asarray(twin.truth[:done])
-    if isinstance(config.method, EnKSConfig):
-        finish = np.asarray(setup.method.finish(state))
-        lagged = record.pop("lagged_mean")
-        lag = config.method.lag
-        record["smoothed_mean"] = np.concatenate([lagged[lag:], finish], axis=0)[-done:]
-        record["rmse_smoothed"] = np.sqrt(np.mean((record["smoothed_mean"] - truth) ** 2, -1))
-    else:
-        record.pop("lagged_mean", None)
-
-    _write_results(out_dir, config, setup, record, truth, clim, divergence, commit, resumed,
-                   versions, time.perf_counter() - t_start)
-    means = {
-        key: _time_mean(record.get(key), exp.burn_in)
-        for key in ("rmse_forecast", "spread_analysis", "spread_forecast", "rmse_smoothed")
-    }
-    rmse_a, ci95 = None, None
-    if _time_mean(record["rmse_analysis"], exp.burn_in) is not None:
-        rmse_a, ci95 = time_mean_ci(record["rmse_analysis"], burn_in=exp.burn_in)
+    record = jax.device_get(complete_series(method, record, carry, truth))
+    specs = dict(zip(record, series_specs(method, record), strict=True))
+    reduction = reduce(record, exp.burn_in, threshold=clim, window=divergence_window(config),
+                       divergence=divergence)
+    divergence = reduction.divergence
+    _write_results(out_dir, config, setup, record, specs, truth, clim, reduction, commit,
+                   resumed, versions, time.perf_counter() - t_start)
+    means = dict(reduction.means)
+    standard = {key: means.pop(key, None) for key in
+                ("rmse_analysis", "rmse_forecast", "spread_analysis", "spread_forecast")}
     wall = time.perf_counter() - t_start
     summary = Summary(
-        rmse_analysis=rmse_a,
-        rmse_analysis_ci95=ci95,
-        **means,
+        **standard,
+        rmse_analysis_ci95=reduction.rmse_analysis_ci95,
         diverged=divergence is not None,
         diverged_at_cycle=None if divergence is None else divergence[0],
         cycles=done,
@@ -282,6 +148,7 @@ def run(
         git_commit=commit,
         resumed_at_cycle=resumed,
         versions=versions,
+        means=means,
         out_dir=out_dir,
     )
     rio.write_json(out_dir / _names.SUMMARY_FILE, summary.to_dict())
@@ -291,45 +158,33 @@ def run(
     return summary
 
 
-def _twin(setup: Setup, config: Config):
-    exp = config.experiment
-    twin = _simulate(
-        setup.truth_model,
-        setup.operator,
-        setup.noise,
-        cycles=exp.cycles,
-        every_steps=setup.truth_every_steps,
-        ensemble_size=config.method.ensemble_size,
-        key=jax.random.key(exp.seed),
-        spinup_steps=setup.spinup_steps,
-        initial_std=exp.initial_std,
-    )
-    twin = jax.block_until_ready(twin)
-    # The forecast model's steps per interval (they differ from the truth's with [truth]).
-    obs = twin.observations
-    observations = Observations(obs.operator, obs.noise, obs.y, obs.mask, setup.every_steps)
-    return twin, observations
-
-
-def _assimilate_all(setup, config, twin, observations, clim, bar, out_dir, commit,
+def _assimilate_all(xp, config, twin, observations, clim, bar, out_dir, commit,
                     flush_seconds):
     """Chunk by chunk, resuming from a checkpoint in ``out_dir`` if there is one.
 
-    Returns the host record, the method state, cycles done, the divergence (or ``None``)
-    and the cycle resumed at (or ``None``).
+    Whatever the method, the record is the driver's series (``Result.series``); lagged
+    series hold the rows as emitted (assembled afterwards by
+    :func:`assimilax.da.complete_series`).
+
+    Returns the host record, the method's carry, cycles done, the divergence (or
+    ``None``) and the cycle resumed at (or ``None``).
     """
     exp = config.experiment
-    cycles, chunk = exp.cycles, exp.chunk_cycles
+    model, method = xp.setup.model, xp.method
+    cycles, chunk = exp.cycles, _chunk(config, method)
     key = twin_keys(jax.random.key(exp.seed))["assimilation"]
-    ensemble0 = twin.ensemble0
-    carry = (ensemble0, setup.method.init(ensemble0))
+    initial = twin.ensemble0
+    carry = method.init(initial)
     checkpoint, pieces = _resume(out_dir, carry, cycles, chunk)
     if checkpoint is None:
         start, pieces = 0, {}
-        _create_partial(out_dir, config, carry, commit)
+        shapes = eqx.filter_eval_shape(
+            _assimilate_chunk, model, method, observations[:chunk], initial,
+            carry, twin.truth[:chunk], key, jnp.asarray(0),
+        ).series
+        _create_partial(out_dir, config, shapes, chunk, commit)
     else:
         start, carry = checkpoint
-    ensemble, state = carry
     resumed = start if start > 0 else None
     task = bar.add_task("assimilating (compiling)", total=cycles, completed=start)
     done, divergence = start, None
@@ -338,28 +193,18 @@ def _assimilate_all(setup, config, twin, observations, clim, bar, out_dir, commi
     for a in range(start, cycles, chunk):
         b = min(a + chunk, cycles)
         result = _assimilate_chunk(
-            setup.model, setup.method, observations[a:b], ensemble, state,
-            twin.truth[a:b], key, jnp.asarray(a),
+            model, method, observations[a:b], initial, carry,
+            twin.truth[a:b], key, jnp.asarray(a // method.times_per_cycle),
         )
-        ensemble, state = result.final_ensemble, result.final_state
-        host = jax.device_get({
-            "rmse_analysis": result.rmse_analysis,
-            "rmse_forecast": result.rmse_forecast,
-            "spread_analysis": result.spread_analysis,
-            "spread_forecast": result.spread_forecast,
-            "analysis_mean": result.mean_analysis,
-            "lagged_mean": result.lagged_mean,
-            "rank_counts": result.rank_counts,
-        })
-        for name, value in host.items():
-            if value is not None:
-                pieces.setdefault(name, []).append(np.asarray(value))
-                pending.setdefault(name, []).append(np.asarray(value))
+        carry = result.carry
+        for name, value in jax.device_get(result.series).items():
+            pieces.setdefault(name, []).append(np.asarray(value))
+            pending.setdefault(name, []).append(np.asarray(value))
         done = b
         bar.update(task, completed=done, description="assimilating")
         if exp.divergence_check:
             rmse_so_far = np.concatenate(pieces["rmse_analysis"])
-            divergence = _find_divergence(rmse_so_far, exp.burn_in, clim, _window(config))
+            divergence = find_divergence(rmse_so_far, exp.burn_in, clim, divergence_window(config))
             if divergence is not None:
                 break
         # The last chunk is not flushed: results.nc follows at once, and a run killed
@@ -368,32 +213,29 @@ def _assimilate_all(setup, config, twin, observations, clim, bar, out_dir, commi
             partial_run.write_partial(
                 out_dir, flushed, {k: np.concatenate(v) for k, v in pending.items()}
             )
-            partial_run.save_checkpoint(
-                out_dir, done, [np.asarray(x) for x in jax.tree.leaves((ensemble, state))]
-            )
+            leaves = [np.asarray(x) for x in jax.tree.leaves(carry)]
+            partial_run.save_checkpoint(out_dir, done, leaves)
             pending, flushed, last_flush = {}, done, time.perf_counter()
     record = {name: np.concatenate(parts) for name, parts in pieces.items()}
-    return record, state, done, divergence, resumed
+    return record, carry, done, divergence, resumed
 
 
-def _record_arrays(config: Config, carry) -> dict:
-    """Name -> (shape, dims, dtype) of every per-cycle record of this run."""
+def _chunk(config: Config, method) -> int:
+    """Cycles per compiled chunk: ``[experiment] chunk_cycles`` rounded up to whole
+    windows of the method (so chunks of a windowed method are whole windows)."""
+    per = method.times_per_cycle
+    return -(-config.experiment.chunk_cycles // per) * per
+
+
+def _create_partial(out_dir: Path, config: Config, shapes, chunk: int, commit: str) -> None:
+    """The store of the per-cycle record: every series the driver returns, full length."""
     cycles = config.experiment.cycles
-    members, n = carry[0].shape
-    arrays = {name: ((cycles,), (_names.TIME,), np.float64) for name in (
-        "rmse_analysis", "rmse_forecast", "spread_analysis", "spread_forecast")}
-    arrays["analysis_mean"] = ((cycles, n), (_names.TIME, _names.STATE), np.float64)
-    arrays["rank_counts"] = ((cycles, members + 1), (_names.TIME, _names.RANK), np.int32)
-    if isinstance(config.method, EnKSConfig):
-        arrays["lagged_mean"] = ((cycles, n), (_names.TIME, _names.STATE), np.float64)
-    return arrays
-
-
-def _create_partial(out_dir: Path, config: Config, carry, commit: str) -> None:
+    arrays = {}
+    for name, shape in shapes.items():
+        dims = (_names.TIME,) + tuple(f"{name}_{i}" for i in range(1, len(shape.shape)))
+        arrays[name] = ((cycles,) + tuple(shape.shape[1:]), dims, np.dtype(shape.dtype))
     partial_run.create_partial_store(
-        out_dir,
-        _record_arrays(config, carry),
-        chunk_cycles=config.experiment.chunk_cycles,
+        out_dir, arrays, chunk_cycles=chunk,
         attrs={"config": config.to_toml(), "seed": config.experiment.seed,
                "version": __version__, "git_commit": commit},
     )
@@ -420,133 +262,25 @@ def _resume(out_dir: Path, carry, cycles: int, chunk: int):
     return (done, restored), pieces
 
 
-def _window(config: Config) -> int:
-    exp = config.experiment
-    return min(DIVERGENCE_WINDOW, exp.cycles - exp.burn_in)
-
-
-def _find_divergence(
-    rmse: np.ndarray, burn_in: int, threshold: float, window: int
-) -> tuple[int, str] | None:
-    """First cycle where the analysis is non-finite, or where the RMSE averaged over the
-    ``window`` cycles ending there (all after burn-in) exceeds ``threshold``.
-
-    Returns:
-        ``(cycle, reason)``, or ``None`` when the filter kept track.
-    """
-    rmse = np.asarray(rmse, float)
-    bad = ~np.isfinite(rmse)
-    if bad.any():
-        return int(np.argmax(bad)), "the analysis is not finite (NaN or infinity)"
-    after = rmse[burn_in:]
-    if window < 1 or after.size < window:
-        return None
-    sums = np.cumsum(np.concatenate([[0.0], after]))
-    means = (sums[window:] - sums[:-window]) / window
-    over = np.flatnonzero(means > threshold)
-    if over.size == 0:
-        return None
-    j = int(over[0])
-    first, last = burn_in + j, burn_in + j + window - 1
-    return last, (
-        f"the analysis RMSE averaged over cycles {first}-{last} is {means[j]:.3g}, above the "
-        f"truth's climatological RMS {threshold:.3g}: the filter has lost the truth"
-    )
-
-
 def _advice(config: Config) -> str:
-    m = config.method
-    tips = []
-    if m.inflation_kind == "multiplicative":
-        tips.append(f"raise [method] inflation (now {m.inflation:g}, e.g. {m.inflation + 0.02:g})")
-    else:
-        tips.append(f"raise [method] inflation, the {m.inflation_kind.upper()} alpha "
-                    f"(now {m.inflation:g})")
-    tips.append(f"use more members ([method] ensemble_size, now {m.ensemble_size})")
-    if isinstance(m, LETKFConfig):
-        tips.append(f"shrink [method] localization_radius (now {m.localization_radius:g})")
+    tips = config.method.divergence_advice()
     return (
         "Try to " + "; ".join(tips) + ". Or set [experiment] divergence_check = false to run "
         "on and record the numbers anyway."
     )
 
 
-def _time_mean(series: np.ndarray | None, burn_in: int) -> float | None:
-    """Mean after burn-in; ``None`` when there is nothing after it or a value is not finite."""
-    if series is None or series.size <= burn_in:
-        return None
-    mean = float(np.mean(series[burn_in:]))
-    return mean if np.isfinite(mean) else None
-
-
 # ----------------------------------------------------------------------------- files
 
 
-def _previous_run(config: Config, out_dir: Path) -> Summary | None:
-    """A finished run of ``config`` in ``out_dir``; ``None`` if there is nothing to reuse.
-
-    Raises:
-        RunDirError: ``out_dir`` holds a run of another config, or is not a run directory.
-    """
-    if not out_dir.exists():
-        return None
-    if not out_dir.is_dir():
-        raise RunDirError(f"{out_dir} exists and is not a directory.")
-    summary_path = out_dir / _names.SUMMARY_FILE
-    config_path = out_dir / _names.CONFIG_FILE
-    if summary_path.is_file():
-        data = rio.read_json(summary_path)
-        _same_config(config, data.get("config"), out_dir)
-        return Summary.from_dict(data, out_dir=out_dir, reused=True)
-    if config_path.is_file():  # an unfinished run: resumed from scratch if it is ours
-        _same_config(config, tomllib.loads(config_path.read_text(encoding="utf-8")), out_dir)
-        return None
-    if any(out_dir.iterdir()):
-        raise RunDirError(
-            f"{out_dir} is not empty and holds no assimilax run; choose another --out."
-        )
-    return None
-
-
-def _same_config(config: Config, stored: Any, out_dir: Path) -> None:
-    ours = config.to_dict()
-    if stored == ours:
-        return
-    stored = stored if isinstance(stored, dict) else {}
-    diffs = []
-    for section in dict.fromkeys([*stored, *ours]):
-        there, here = stored.get(section) or {}, ours.get(section) or {}
-        for key in dict.fromkeys([*there, *here]):
-            if there.get(key) != here.get(key):
-                diffs.append(f"  [{section}] {key}: {_fmt(there.get(key))} there, "
-                             f"{_fmt(here.get(key))} here")
-    raise RunDirError(
-        f"{out_dir} holds a run of a different configuration; nothing was changed. "
-        "Choose another --out, or delete that directory to replace it.\n" + "\n".join(diffs)
-    )
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "(absent)"
-    try:
-        return rio.toml_value(value)
-    except (TypeError, ValueError):
-        return repr(value)
-
-
-def _write_results(out_dir, config, setup, record, truth, clim, divergence, commit,
+def _write_results(out_dir, config, setup, record, specs, truth, clim, reduction, commit,
                    resumed, versions, wall_time_s) -> None:
     done = truth.shape[0]
+    divergence = reduction.divergence
     time_ = (np.arange(done) + 1) * setup.interval
-    series = {k: record[k] for k in _names.SERIES if k in record}
-    fields = {"analysis_mean": record["analysis_mean"], "truth": truth}
-    if "smoothed_mean" in record:
-        fields["smoothed_mean"] = record["smoothed_mean"]
-    title = config.describe()
     obs = config.observations
     attrs = {
-        "title": title,
+        "title": config.describe(),
         "observations": f"{obs.describe()}, {obs.describe_schedule()}",
         "config": config.to_toml(),
         "seed": config.experiment.seed,
@@ -560,43 +294,19 @@ def _write_results(out_dir, config, setup, record, truth, clim, divergence, comm
         "diverged_at_cycle": -1 if divergence is None else divergence[0],
         "resumed_at_cycle": -1 if resumed is None else resumed,
     }
+    # Rank counts are written as their histogram after burn-in (below), not per cycle.
+    series = {k: v for k, v in record.items() if k != "rank_counts"}
     histograms = {}
-    if "rank_counts" in record and done > config.experiment.burn_in:
-        histograms["rank_histogram"] = record["rank_counts"][config.experiment.burn_in:].sum(0)
+    if reduction.rank_histogram is not None:
+        histograms["rank_histogram"] = reduction.rank_histogram
     dataset = rio.results_dataset(
         time=time_,
         cycle=np.arange(done),
         position=np.asarray(setup.model.grid.coords),
-        series=series,
-        fields=fields,
+        fields={"truth": truth},
+        variables=rio.series_variables(series, specs),
         attrs=attrs,
         histograms=histograms,
     )
     rio.write_results(out_dir / _names.RESULTS_FILE, dataset)
     plotting.plot_run(out_dir)
-
-
-class _RateColumn(ProgressColumn):
-    """Cycles per second (recent rate, or the overall one when too few samples)."""
-
-    def render(self, task) -> Text:
-        speed = task.finished_speed or task.speed
-        if speed is None and task.elapsed and task.completed and task.total is not None:
-            speed = task.completed / task.elapsed
-        if not speed or not task.total or task.total <= 1:
-            return Text("")
-        return Text(f"{speed:,.0f} cycles/s", style="progress.data.speed")
-
-
-def _progress_bar(console: Console, enabled: bool) -> Progress:
-    return Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(bar_width=20),
-        MofNCompleteColumn(),
-        _RateColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        disable=not enabled,
-        transient=False,
-    )

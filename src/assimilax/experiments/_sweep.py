@@ -29,9 +29,8 @@ How the points run:
   ``equinox.filter_vmap`` of :func:`assimilax.da.assimilate` compiled once per worker and
   shape. A float hyperparameter that differs within the group is passed as a traced
   array (one value per point); one that does not stays a Python constant, compiled in
-  exactly as ``assimilax run`` compiles it. The localization radius enters the LETKF
-  through a taper matrix computed with NumPy, so within a group whose radii differ the
-  matrices are computed per point and passed as arrays.
+  exactly as ``assimilax run`` compiles it. The localization radius is such a float: the
+  LETKF's taper is computed in ``jax.numpy`` from it, traced along the batch.
 * **Tasks.** Batches are Dask tasks: ``scheduler="local"`` starts a
   ``dask.distributed.LocalCluster`` of single-threaded worker processes (BLAS and XLA
   pinned to one thread each), an address connects to a running scheduler, and
@@ -62,7 +61,6 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -73,18 +71,20 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from .. import __version__, da
+from .. import __version__
 from .. import io as rio
-from ..da import assimilate
-from ..da.localization import AbstractTaper
+from ..da import Save, assimilate, series_specs
 from ..io import sweep_store
-from ..metrics import time_mean_ci
-from ._build import Setup, build
-from ._config import SECTIONS, Config, ConfigError, Issue, _show
+from ._build import Experiment, build
+from ._divergence import divergence_window
 from ._provenance import git_commit, package_versions
-from ._run import _find_divergence, _fmt, _time_mean, _twin, _window
+from ._reduce import reduce
+from ._rundir import format_value
 from ._runtime import XLA_CPU_FLAGS, configure_runtime
+from ._simulate import simulate_setup
 from ._twin import climatological_rms, twin_keys
+from .config import SECTIONS, Config, ConfigError, Issue, apply_overrides, parse_override
+from .config import show_value as _show
 
 STORE = sweep_store.STORE
 SEEDS = "seeds"
@@ -215,17 +215,22 @@ class Sweep:
 
     @classmethod
     def from_dict(
-        cls, data: dict[str, Any], *, base_dir: str | Path = ".", source: str | None = None
+        cls, data: dict[str, Any], *, base_dir: str | Path = ".", source: str | None = None,
+        overrides: Sequence[str] = (),
     ) -> Sweep:
         """Validate a parsed sweep file; ``base`` is resolved against ``base_dir``.
 
         Every point of the grid is validated as a config; nothing is built or run.
+        ``overrides`` (``--set`` strings, ``"section.key=value"``) apply to the base config
+        (a swept key keeps the values of its axis), except ``"sweep.KEY=[...]"``, which
+        replaces (or adds) the axis ``KEY`` of ``[sweep]`` (e.g. ``sweep.seeds=[0, 1]``).
 
         Raises:
             SweepError: with every violation found.
         """
         if not isinstance(data, dict):
             raise SweepError([Issue(None, None, "a sweep file must be a table")], source)
+        data, overrides = _axis_overrides(data, overrides)
         issues: list[Issue] = []
         for key in data:
             if key not in _TOP_KEYS and key not in SECTIONS:
@@ -233,6 +238,10 @@ class Sweep:
                                     "allowed: base, batch_size, [sweep], and the config sections "
                                     + ", ".join(f"[{s}]" for s in SECTIONS), data[key]))
         base = _base_data(data, Path(base_dir), issues)
+        try:
+            base = apply_overrides(base, overrides)
+        except ConfigError as err:
+            issues += err.issues
         batch_size = data.get("batch_size", DEFAULT_BATCH_SIZE)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             issues.append(Issue(None, "batch_size", "must be an integer >= 1", batch_size))
@@ -283,8 +292,8 @@ class Sweep:
             raise SweepError(issues, self.source)
 
 
-def load_sweep(path: str | os.PathLike) -> Sweep:
-    """Read and validate a sweep file.
+def load_sweep(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Sweep:
+    """Read and validate a sweep file, with ``--set`` overrides of its base config.
 
     Raises:
         SweepError: the file is not TOML, or the sweep is invalid (every issue listed).
@@ -296,7 +305,25 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise SweepError([Issue(None, None, f"not valid TOML: {err}")], str(path)) from None
-    return Sweep.from_dict(data, base_dir=path.parent, source=str(path))
+    return Sweep.from_dict(data, base_dir=path.parent, source=str(path), overrides=overrides)
+
+
+def _axis_overrides(data: dict[str, Any], overrides: Sequence[str]) -> tuple[dict, list[str]]:
+    """``data`` with the ``--set sweep.KEY=VALUES`` axes in ``[sweep]``; the other overrides."""
+    axes, rest = {}, []
+    for text in overrides:
+        try:
+            parts, value = parse_override(text)
+        except ConfigError:  # reported with the base's overrides
+            parts, value = (), None
+        if len(parts) > 1 and parts[0] == "sweep":
+            axes[".".join(parts[1:])] = value
+        else:
+            rest.append(text)
+    table = data.get("sweep", {})
+    if axes and isinstance(table, dict):  # else the table's own error is reported
+        data = {**data, "sweep": {**table, **axes}}
+    return data, rest
 
 
 def _base_data(data: dict[str, Any], base_dir: Path, issues: list[Issue]) -> dict[str, Any]:
@@ -404,23 +431,28 @@ class Batch:
         points: flat grid indices (C order) of its points.
         traced: key paths (``jax.tree_util.keystr``) of the float hyperparameters of
             ``(model, method)`` passed as traced arrays.
-        taper_matrix: the LETKF's taper is passed as a matrix per point.
     """
 
     index: int
     group: int
     points: tuple[int, ...]
     traced: frozenset[str]
-    taper_matrix: bool
 
 
 @dataclasses.dataclass(frozen=True)
 class Plan:
-    """The batches of a sweep and the store's chunks (both from the sweep file alone)."""
+    """The batches of a sweep and the store's chunks (both from the sweep file alone).
+
+    Attributes:
+        batches: the batches, in order.
+        chunks: the store's chunk length per dimension.
+        extra: the methods' own scalar series (a smoother's error, ...): name ->
+            ``(description, units)``, from their :class:`~assimilax.da.SeriesSpec`.
+    """
 
     batches: tuple[Batch, ...]
     chunks: tuple[int, ...]
-    smoother: bool
+    extra: dict[str, tuple[str, str]]
 
 
 def plan_sweep(sweep: Sweep) -> Plan:
@@ -430,11 +462,11 @@ def plan_sweep(sweep: Sweep) -> Plan:
     resumed sweep recomputes the same batches.
     """
     configs = [sweep.point_config(p) for p in range(sweep.size)]
-    setups = [build(c) for c in configs]
+    xps = [build(c) for c in configs]
     signatures: list[Any] = []
     group_of = np.empty(sweep.size, np.int64)
-    for p, (config, setup) in enumerate(zip(configs, setups, strict=True)):
-        signature = _signature(config, setup)
+    for p, (config, xp) in enumerate(zip(configs, xps, strict=True)):
+        signature = _signature(config, xp)
         for g, other in enumerate(signatures):
             if other == signature:
                 group_of[p] = g
@@ -445,24 +477,27 @@ def plan_sweep(sweep: Sweep) -> Plan:
     batches: list[Batch] = []
     for g in range(len(signatures)):
         points = np.flatnonzero(group_of == g)
-        group = [setups[p] for p in points]
-        taper = _radius_varies(group)
-        traced = _varying_floats([_hyper(s, taper) for s in group])
+        group = [xps[p] for p in points]
+        traced = _varying_floats([(x.setup.model, x.method) for x in group])
         pieces = np.array_split(points, math.ceil(len(points) / sweep.batch_size))
         for piece in pieces:
-            batches.append(Batch(len(batches), g, tuple(int(p) for p in piece), traced, taper))
+            batches.append(Batch(len(batches), g, tuple(int(p) for p in piece), traced))
     grid = group_of.reshape(sweep.shape)
     chunks = tuple(
         1 if np.any(grid != np.take(grid, [0], axis=d)) else n
         for d, n in enumerate(sweep.shape)
     )
-    smoother = any(isinstance(s.method, da.EnKS) for s in setups)
-    return Plan(tuple(batches), chunks, smoother)
+    extra = {}
+    for xp in xps:
+        specs = series_specs(xp.method, [s.error for s in xp.method.series if s.error])
+        extra.update({spec.name: (spec.description, spec.units) for spec in specs})
+    return Plan(tuple(batches), chunks, extra)
 
 
-def _signature(config: Config, setup: Setup) -> tuple:
+def _signature(config: Config, xp: Experiment) -> tuple:
     """What must be equal for two points to share a compiled program."""
-    leaves, treedef = jax.tree.flatten(((setup.model, setup.method), setup.operator, setup.noise))
+    setup = xp.setup
+    leaves, treedef = jax.tree.flatten(((setup.model, xp.method), setup.operator, setup.noise))
     kinds = tuple(
         ("array", leaf.shape, str(leaf.dtype)) if eqx.is_array(leaf)
         else ("float",) if isinstance(leaf, float)
@@ -471,38 +506,6 @@ def _signature(config: Config, setup: Setup) -> tuple:
     )
     return (treedef, kinds, config.experiment.cycles, config.method.ensemble_size,
             setup.every_steps)
-
-
-def _radius_varies(setups: Sequence[Setup]) -> bool:
-    radii = {s.method.localization.radius for s in setups if isinstance(s.method, da.LETKF)}
-    return len(radii) > 1
-
-
-class _TaperMatrix(AbstractTaper):
-    """A taper given by its ``(state, obs)`` matrix: the radius can then vary along a batch."""
-
-    radius: Array
-    coefficients: Array
-
-    def __call__(self, d):
-        raise NotImplementedError("_TaperMatrix holds the matrix only.")
-
-    def matrix(self, operator, cutoff: float = 1e-3):
-        del operator, cutoff
-        return self.coefficients
-
-
-def _hyper(setup: Setup, taper_matrix: bool) -> tuple:
-    """``(model, method)`` of a point, the LETKF's taper as a matrix if asked."""
-    method = setup.method
-    if taper_matrix and isinstance(method, da.LETKF):
-        taper = method.localization
-        matrix = taper.matrix(setup.operator, method.cutoff)
-        method = eqx.tree_at(
-            lambda m: m.localization, method,
-            _TaperMatrix(jnp.asarray(float(taper.radius)), jnp.asarray(matrix)),
-        )
-    return setup.model, method
 
 
 def _varying_floats(hypers: Sequence[tuple]) -> frozenset[str]:
@@ -527,15 +530,11 @@ class BatchTask:
 
 
 def _assimilate_point(hyper, observations, ensemble0, truth, key):
+    """The scalar series ``(time,)`` of one point (errors, spreads, a method's own)."""
     model, method = hyper
-    result = assimilate(model, observations, method, ensemble0, key=key, truth=truth)
-    return {
-        "rmse_analysis": result.rmse_analysis,
-        "rmse_forecast": result.rmse_forecast,
-        "spread_analysis": result.spread_analysis,
-        "spread_forecast": result.spread_forecast,
-        "smoothed_mean": result.smoothed_mean,
-    }
+    result = assimilate(model, observations, method, ensemble0, key=key, truth=truth,
+                        save=Save(means=False, rank_counts=False))
+    return {spec.name: result.series[spec.name] for spec in result.specs if spec.dims == ()}
 
 
 _assimilate_batch = eqx.filter_jit(eqx.filter_vmap(_assimilate_point))
@@ -557,25 +556,25 @@ def compute_batch(task: BatchTask) -> dict[str, Any]:
     start = time.perf_counter()
     batch = task.batch
     configs = [Config.from_dict(c) for c in task.configs]
-    setups = [build(c) for c in configs]
+    xps = [build(c) for c in configs]
     twins: dict[str, tuple] = {}
     inputs, climates, truths = [], [], []
-    for config, setup in zip(configs, setups, strict=True):
+    for config, xp in zip(configs, xps, strict=True):
         twin_id = _twin_identity(config)
         if twin_id not in twins:
-            twins[twin_id] = _twin(setup, config)
+            twins[twin_id] = simulate_setup(xp.setup)
         twin, observations = twins[twin_id]
         climates.append(float(climatological_rms(twin.truth)))
         truths.append(twin.truth)
         key = twin_keys(jax.random.key(config.experiment.seed))["assimilation"]
-        inputs.append((_hyper(setup, batch.taper_matrix), observations, twin.ensemble0,
+        inputs.append(((xp.setup.model, xp.method), observations, twin.ensemble0,
                        twin.truth, key))
     stacked = _stack(inputs, batch.traced)
     out = jax.device_get(_assimilate_batch(*stacked))
     rows = []
     for i, config in enumerate(configs):
         series = {k: None if v is None else np.asarray(v[i]) for k, v in out.items()}
-        rows.append(_point_values(config, series, np.asarray(truths[i]), climates[i]))
+        rows.append(_point_values(config, series, climates[i]))
     wall = time.perf_counter() - start
     values = {name: np.array([row[name] for row in rows]) for name in rows[0]}
     values["wall_time_s"] = np.full(len(rows), wall / len(rows))
@@ -613,30 +612,25 @@ def _stack(points: Sequence[tuple], traced: frozenset[str]) -> tuple:
     return jax.tree.unflatten(treedef, leaves)
 
 
-def _point_values(
-    config: Config, series: dict[str, np.ndarray | None], truth: np.ndarray, clim: float
-) -> dict[str, Any]:
-    """The time means of one point, as :func:`assimilax.experiments.run` computes them."""
+def _point_values(config: Config, series: dict[str, np.ndarray], clim: float) -> dict[str, Any]:
+    """The time means of one point, as :func:`assimilax.experiments.run` computes them
+    (:func:`assimilax.experiments._reduce.reduce`); NaN errors for a diverged point."""
     exp = config.experiment
-    rmse_a = series["rmse_analysis"]
-    divergence = _find_divergence(rmse_a, exp.burn_in, clim, _window(config))
-    smoothed = series.get("smoothed_mean")
-    if smoothed is not None:
-        series["rmse_smoothed"] = np.sqrt(np.mean((smoothed - truth) ** 2, -1))
+    reduction = reduce(series, exp.burn_in, threshold=clim, window=divergence_window(config))
+    divergence = reduction.divergence
     values: dict[str, Any] = {
         "diverged": divergence is not None,
         "diverged_at_cycle": -1 if divergence is None else divergence[0],
         "climatological_rms": clim,
-        "n_cycles": rmse_a.shape[0],
+        "n_cycles": series["rmse_analysis"].shape[0],
     }
     nan = float("nan")
-    for name in ("rmse_forecast", "spread_analysis", "spread_forecast", "rmse_smoothed"):
-        mean = _time_mean(series.get(name), exp.burn_in)
+    for name, mean in reduction.means.items():
         values[name] = nan if mean is None or divergence is not None else mean
-    values["rmse_analysis"] = values["rmse_analysis_ci95"] = nan
-    if divergence is None and _time_mean(rmse_a, exp.burn_in) is not None:
-        values["rmse_analysis"], values["rmse_analysis_ci95"] = time_mean_ci(
-            rmse_a, burn_in=exp.burn_in)
+    for name in sweep_store.ERRORS:
+        values.setdefault(name, nan)
+    ci95 = reduction.rmse_analysis_ci95
+    values["rmse_analysis_ci95"] = nan if ci95 is None or divergence is not None else ci95
     return values
 
 
@@ -774,10 +768,10 @@ def _same_sweep(spec: Sweep, stored: dict[str, Any], out_dir: Path) -> None:
             for key in dict.fromkeys([*there, *here]):
                 if there.get(key) != here.get(key):
                     name = json.dumps(key) if top == "sweep" else key
-                    diffs.append(f"  [{top}] {name}: {_fmt(there.get(key))} there, "
-                                 f"{_fmt(here.get(key))} here")
+                    diffs.append(f"  [{top}] {name}: {format_value(there.get(key))} there, "
+                                 f"{format_value(here.get(key))} here")
         elif there != here:
-            diffs.append(f"  {top}: {_fmt(there)} there, {_fmt(here)} here")
+            diffs.append(f"  {top}: {format_value(there)} there, {format_value(here)} here")
     raise SweepDirError(
         f"{out_dir} holds a different sweep; nothing was changed. Choose another --out, or "
         "delete that directory to replace it.\n" + "\n".join(diffs)
@@ -785,7 +779,7 @@ def _same_sweep(spec: Sweep, stored: dict[str, Any], out_dir: Path) -> None:
 
 
 def _create_store(spec: Sweep, plan: Plan, store: Path) -> None:
-    names = [n for n in sweep_store.VARIABLES if n != "rmse_smoothed" or plan.smoother]
+    names = list(sweep_store.VARIABLES)
     attrs = {
         "title": spec.describe(),
         "sweep": spec.to_toml(),
@@ -800,7 +794,7 @@ def _create_store(spec: Sweep, plan: Plan, store: Path) -> None:
     }
     coords = {a.dim: list(a.values) for a in spec.axes}
     rio.create_sweep_store(store, coords=coords, variables=names, chunks=plan.chunks,
-                           attrs=attrs)
+                           attrs=attrs, extra=plan.extra)
 
 
 # ----------------------------------------------------------------------------- schedulers

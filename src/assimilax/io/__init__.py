@@ -7,12 +7,18 @@ The only package that touches xarray and netCDF; dimension and file names live i
 
 from . import _names as names
 from . import _sweep_store as sweep_store
+from ._checkpoints import StepCheckpoint as StepCheckpoint
+from ._checkpoints import read_fit_state as read_fit_state
+from ._checkpoints import read_step as read_step
+from ._checkpoints import write_fit_state as write_fit_state
+from ._checkpoints import write_step as write_step
 from ._files import read_json as read_json
 from ._files import write_json as write_json
 from ._files import write_text_atomic as write_text_atomic
 from ._results import add_variables as add_variables
 from ._results import read_results as read_results
 from ._results import results_dataset as results_dataset
+from ._results import series_variables as series_variables
 from ._results import write_results as write_results
 from ._sweep_store import create_sweep_store as create_sweep_store
 from ._sweep_store import open_sweep as open_sweep
@@ -28,15 +34,21 @@ __all__ = [
     "dumps_toml",
     "names",
     "open_sweep",
+    "read_fit_state",
     "read_json",
     "read_results",
+    "read_step",
     "read_sweep_attrs",
     "read_sweep_done",
     "results_dataset",
+    "series_variables",
+    "StepCheckpoint",
     "sweep_store",
     "toml_value",
+    "write_fit_state",
     "write_json",
     "write_results",
+    "write_step",
     "write_sweep_points",
     "write_text_atomic",
 ]

@@ -31,6 +31,20 @@ FIELDS = {
 RANK = "rank"
 """Bins of the rank histogram: the truth's rank among ``N`` members, 0 to ``N``."""
 
+MEMBER = "member"
+"""Ensemble members."""
+
+CORE_DIMS = {"state": STATE, "rank": RANK, "member": MEMBER}
+"""The file's name of each dimension of the DA core's series (:class:`assimilax.da.SeriesSpec`)."""
+
+VARIABLE_NAMES = {"mean_analysis": "analysis_mean", "mean_forecast": "forecast_mean"}
+"""Series of the DA core whose variable in ``results.nc`` has another name."""
+
+
+def variable_name(series: str) -> str:
+    """The ``results.nc`` variable of a series of the DA core."""
+    return VARIABLE_NAMES.get(series, series)
+
 HISTOGRAMS = {
     "rank_histogram": "rank of the truth among the analysis members (after burn-in)",
 }

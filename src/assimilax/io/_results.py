@@ -28,10 +28,11 @@ def results_dataset(
     time: np.ndarray,
     cycle: np.ndarray,
     position: np.ndarray,
-    series: Mapping[str, np.ndarray],
-    fields: Mapping[str, np.ndarray],
+    series: Mapping[str, np.ndarray] | None = None,
+    fields: Mapping[str, np.ndarray] | None = None,
     attrs: Mapping[str, Any],
     histograms: Mapping[str, np.ndarray] | None = None,
+    variables: Mapping[str, tuple[tuple[str, ...], np.ndarray, str, str]] | None = None,
 ) -> xr.Dataset:
     """Assemble the results dataset.
 
@@ -43,6 +44,9 @@ def results_dataset(
         fields: per-cycle states ``(time, x)``, named as in :data:`names.FIELDS`.
         attrs: global attributes (config, seed, version, git commit, ...).
         histograms: counts ``(rank,)``, named as in :data:`names.HISTOGRAMS`.
+        variables: any other variables, name -> ``(dims, values, long_name, units)`` with
+            the file's dimension names (:func:`series_variables` makes them from a
+            method's series).
 
     Returns:
         An ``xarray.Dataset`` on dimensions ``time`` and ``x``.
@@ -57,12 +61,12 @@ def results_dataset(
                          {"units": "grid units", "long_name": "grid coordinate"}),
     }
     data_vars = {}
-    for key, values in series.items():
+    for key, values in (series or {}).items():
         if key not in names.SERIES:
             raise KeyError(f"results_dataset: unknown series {key!r}; known: {list(names.SERIES)}")
         data_vars[key] = (names.TIME, np.asarray(values, float),
                           {"long_name": names.SERIES[key], "units": names.STATE_UNITS})
-    for key, values in fields.items():
+    for key, values in (fields or {}).items():
         if key not in names.FIELDS:
             raise KeyError(f"results_dataset: unknown field {key!r}; known: {list(names.FIELDS)}")
         data_vars[key] = ((names.TIME, names.STATE), np.asarray(values, float),
@@ -74,7 +78,28 @@ def results_dataset(
             )
         data_vars[key] = (names.RANK, np.asarray(counts, np.int64),
                           {"long_name": names.HISTOGRAMS[key], "units": "count"})
+    for key, (dims, values, long_name, units) in (variables or {}).items():
+        if key in data_vars:
+            raise KeyError(f"results_dataset: {key!r} given twice.")
+        data_vars[key] = (dims, np.asarray(values), {"long_name": long_name, "units": units})
     return xr.Dataset(data_vars, coords, attrs={k: _attr(v) for k, v in attrs.items()})
+
+
+def series_variables(
+    series: Mapping[str, np.ndarray], specs: Mapping[str, Any]
+) -> dict[str, tuple[tuple[str, ...], np.ndarray, str, str]]:
+    """File variables of recorded series: ``name -> (dims, values, long_name, units)``.
+
+    ``specs`` maps each series name to its :class:`~assimilax.da.SeriesSpec`; the file name
+    of a variable is :func:`names.variable_name`, its dimensions are ``time`` followed by
+    the spec's dimensions in the file's names (:data:`names.CORE_DIMS`).
+    """
+    out = {}
+    for name, values in series.items():
+        spec = specs[name]
+        dims = (names.TIME,) + tuple(names.CORE_DIMS.get(d, d) for d in spec.dims)
+        out[names.variable_name(name)] = (dims, values, spec.description, spec.units)
+    return out
 
 
 def add_variables(

@@ -38,8 +38,6 @@ VARIABLES: dict[str, tuple[Any, Any, str, str | None]] = {
                         "state units"),
     "spread_forecast": (np.float64, np.nan, "time-mean forecast ensemble spread after burn-in",
                         "state units"),
-    "rmse_smoothed": (np.float64, np.nan, "time-mean RMSE of the smoothed mean after burn-in",
-                      "state units"),
     "diverged": (np.bool_, False, "the filter lost the truth (non-finite analysis, or RMSE "
                  "over 100 cycles above the climatological RMS); its errors are NaN", None),
     "diverged_at_cycle": (np.int64, -1, "cycle at which divergence was detected (-1: none)",
@@ -53,8 +51,8 @@ VARIABLES: dict[str, tuple[Any, Any, str, str | None]] = {
 }
 
 ERRORS = ("rmse_analysis", "rmse_analysis_ci95", "rmse_forecast", "spread_analysis",
-          "spread_forecast", "rmse_smoothed")
-"""Variables set to NaN for a point whose filter diverged."""
+          "spread_forecast")
+"""Variables set to NaN for a point whose filter diverged (and a method's own series)."""
 
 
 def _zarr():
@@ -70,6 +68,7 @@ def create_sweep_store(
     variables: Sequence[str],
     chunks: Sequence[int],
     attrs: Mapping[str, Any],
+    extra: Mapping[str, tuple[str, str]] | None = None,
 ) -> None:
     """Create an empty sweep store at ``path`` (atomically: written aside, then renamed).
 
@@ -77,6 +76,8 @@ def create_sweep_store(
         path: the store (``DIR/sweep.zarr``); must not exist.
         coords: ``{dimension: values}`` in the order of the dimensions.
         variables: names from :data:`VARIABLES` (``done`` is always added).
+        extra: the time means of a method's own scalar series, ``name -> (long name,
+            units)`` (float, NaN until written).
         chunks: chunk length along each dimension.
         attrs: global attributes (JSON-serialisable).
     """
@@ -84,8 +85,12 @@ def create_sweep_store(
     dims = tuple(coords)
     shape = tuple(len(v) for v in coords.values())
     data_vars = {}
-    for name in dict.fromkeys([*variables, "done"]):
-        dtype, fill, long_name, units = VARIABLES[name]
+    definitions = dict(VARIABLES)
+    for name, (long_name, units) in (extra or {}).items():
+        definitions[name] = (np.float64, np.nan, f"time mean of the {long_name} after burn-in",
+                             units)
+    for name in dict.fromkeys([*variables, *(extra or {}), "done"]):
+        dtype, fill, long_name, units = definitions[name]
         var_attrs = {"long_name": long_name}
         if units:
             var_attrs["units"] = units

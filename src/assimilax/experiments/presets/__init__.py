@@ -27,7 +27,7 @@ from ._registry import UnknownPresetError as UnknownPresetError
 from ._registry import get_preset as get_preset
 from ._registry import preset_names as preset_names
 from ._reproduce import ReproduceDirError as ReproduceDirError
-from ._reproduce import Reproduction as Reproduction
 from ._reproduce import default_out_dir as default_out_dir
 from ._reproduce import load_reproduction as load_reproduction
 from ._reproduce import reproduce as reproduce
+from ._reproduction import Reproduction as Reproduction

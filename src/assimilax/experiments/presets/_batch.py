@@ -22,16 +22,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from ... import __version__
-from ...da import assimilate
-from ...da.variational import AbstractVariationalMethod, assimilate_variational
-from ...metrics import time_mean_ci
+from ...da import Save, assimilate
 from ...observations import Observations
 from .._build import build
+from .._divergence import DIVERGENCE_WINDOW, find_divergence
 from .._hybrid import HYBRID_STATISTICS, run_hybrid
 from .._provenance import git_commit
-from .._run import DIVERGENCE_WINDOW, _find_divergence
+from .._reduce import time_mean_ci95
 from .._twin import climatological_rms, simulate_twin, twin_keys
-from .._variational import background0
 from ._preset import STATISTICS, Member
 
 
@@ -95,6 +93,17 @@ class MemberRun:
         return any(c is not None for c in self.diverged_at_cycle)
 
 
+def _scalar_series(method, result) -> dict:
+    """The per-cycle scalars a member reduces: every scalar series of the run (errors,
+    spreads, a method's own), and the spatial mean of each of the method's own state
+    series that is not compared with the truth (4D-Var's analysed ``forcing``)."""
+    series = {spec.name: result.series[spec.name] for spec in result.specs if spec.dims == ()}
+    for spec in method.series:
+        if spec.dims == ("state",) and spec.error is None and spec.name in result.series:
+            series[spec.name] = jnp.mean(result.series[spec.name], axis=-1)
+    return series
+
+
 @eqx.filter_jit
 def _run_seeds(truth_model, model, operator, noise, method, keys, *, cycles, truth_every_steps,
                every_steps, ensemble_size, spinup_steps, initial_std):
@@ -109,27 +118,11 @@ def _run_seeds(truth_model, model, operator, noise, method, keys, *, cycles, tru
         obs = twin.observations
         observations = Observations(obs.operator, obs.noise, obs.y, obs.mask, every_steps)
         anomaly = twin.truth - jnp.mean(twin.truth, axis=0)
-        climatology = jnp.sqrt(jnp.mean(anomaly**2, axis=-1))
-        if isinstance(method, AbstractVariationalMethod):  # no ensemble, no spread
-            res = assimilate_variational(model, observations, method, background0(twin),
-                                         truth=twin.truth)
-            series = {"rmse_analysis": res.rmse_analysis, "rmse_forecast": res.rmse_forecast,
-                      "climatology": climatology}
-            if res.forcing is not None:
-                series["forcing"] = jnp.mean(res.forcing, axis=-1)
-            return series, climatological_rms(twin.truth)
         res = assimilate(model, observations, method, twin.ensemble0,
-                         key=twin_keys(key)["assimilation"], truth=twin.truth)
-        series = {
-            "rmse_analysis": res.rmse_analysis,
-            "rmse_forecast": res.rmse_forecast,
-            "spread_analysis": res.spread_analysis,
-            "spread_forecast": res.spread_forecast,
-            "climatology": climatology,
-        }
-        if res.smoothed_mean is not None:
-            series["rmse_smoothed"] = jnp.sqrt(
-                jnp.mean((res.smoothed_mean - twin.truth) ** 2, axis=-1))
+                         key=twin_keys(key)["assimilation"], truth=twin.truth,
+                         save=Save(rank_counts=False))
+        series = _scalar_series(method, res)
+        series["climatology"] = jnp.sqrt(jnp.mean(anomaly**2, axis=-1))
         return series, climatological_rms(twin.truth)
 
     return jax.vmap(one)(keys)
@@ -161,14 +154,15 @@ def run_member(
         return _run_hybrid_member(member, log=log, checkpoint=checkpoint)
     t0 = time.perf_counter()
     config = member.config_for(member.seeds[0])
-    setup = build(config)
+    xp = build(config)
+    setup = xp.setup
     exp = config.experiment
     keys = jnp.stack([jax.random.key(s) for s in member.seeds])
     series, clim = _run_seeds(
-        setup.truth_model, setup.model, setup.operator, setup.noise, setup.method, keys,
+        setup.truth_model, setup.model, setup.operator, setup.noise, xp.method, keys,
         cycles=exp.cycles, truth_every_steps=setup.truth_every_steps,
         every_steps=setup.every_steps,
-        ensemble_size=getattr(config.method, "ensemble_size", 1),  # variational: 1
+        ensemble_size=setup.ensemble_size,
         spinup_steps=setup.spinup_steps, initial_std=exp.initial_std,
     )
     series, clim = jax.device_get((series, clim))
@@ -177,11 +171,11 @@ def run_member(
     for name in STATISTICS:
         if name not in series:
             continue
-        pairs = [_time_mean(np.asarray(s), exp.burn_in) for s in series[name]]
+        pairs = [time_mean_ci95(np.asarray(s), exp.burn_in) for s in series[name]]
         statistics[name] = {"mean": [m for m, _ in pairs], "ci95": [h for _, h in pairs]}
     diverged = []
     for rmse, threshold in zip(series["rmse_analysis"], clim, strict=True):
-        found = _find_divergence(np.asarray(rmse), exp.burn_in, float(threshold), window)
+        found = find_divergence(np.asarray(rmse), exp.burn_in, float(threshold), window)
         diverged.append(None if found is None else found[0])
     return MemberRun(
         name=member.name,
@@ -228,11 +222,3 @@ def _run_hybrid_member(member: Member, *, log, checkpoint) -> MemberRun:
         notes=notes,
         details=details,
     )
-
-
-def _time_mean(series: np.ndarray, burn_in: int) -> tuple[float | None, float | None]:
-    """Mean after burn-in and its half-width; ``None`` when a value there is not finite."""
-    if not np.all(np.isfinite(series[burn_in:])):
-        return None, None
-    mean, half = time_mean_ci(series, burn_in=burn_in)
-    return mean, (half if np.isfinite(half) else None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._config import Config
+from ..config import Config
 
 
 def experiment(cycles: int, burn_in: int) -> dict[str, Any]:

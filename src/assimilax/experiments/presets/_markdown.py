@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
-from .._config import Config, ConfigError
+from ..config import Config, ConfigError
 from ._claims import ClaimResult
-
-if TYPE_CHECKING:
-    from ._reproduce import Reproduction
+from ._reproduction import Reproduction
 
 
 def _num(value: float | None, digits: int = 3) -> str:

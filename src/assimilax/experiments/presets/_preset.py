@@ -7,8 +7,8 @@ import re
 from collections.abc import Callable
 from typing import Literal
 
-from .._config import Config
 from .._hybrid import HYBRID_STATISTICS
+from ..config import Config
 
 STATISTICS = (
     "rmse_analysis",

@@ -20,7 +20,7 @@ Refs: Trémolet (2006), Q. J. R. Meteorol. Soc. 132, 2483-2504; Trémolet (2007)
 1267-1280.
 """
 
-from .._config import Config
+from ..config import Config
 from ._common import experiment
 from ._preset import Claim, Member, Preset
 

@@ -26,7 +26,7 @@ Seminar on Predictability. Bocquet (2011), Nonlin. Processes Geophys. 18, 735-75
 
 import math
 
-from .._config import Config
+from ..config import Config
 from ._common import experiment
 from ._preset import Claim, Member, Preset
 
