@@ -5,7 +5,7 @@ climatological covariance. 3D-Var with observations every step; 4D-Var every 4 s
 (0.2 time units), DAPPER's sliding ``Var4D`` (``Lag`` = window) and our classic scheme.
 
 For assimilax: cycles per second and Gauss-Newton (outer) iterations per second of the
-compiled driver (``assimilate_variational`` under ``jax.jit``; compilation excluded by a
+compiled driver (``assimilax.da.assimilate`` under ``jax.jit``; compilation excluded by a
 warm-up call on the same shapes, best of ``--repeat``), for both inner solvers
 (conjugate gradients, the default, and the dense Cholesky solve). For DAPPER: the marginal
 cost per cycle of ``HMM.simulate`` + ``xp.assimilate`` (difference of two run lengths, in a
@@ -33,6 +33,7 @@ from _dapper import find_dapper
 
 from assimilax import models
 from assimilax import observations as ob
+from assimilax.da import assimilate
 from assimilax.da import variational as var
 from assimilax.experiments import configure_runtime, simulate_twin
 
@@ -57,7 +58,9 @@ def make_method(scheme, window, xB, C, inner):
 
 @eqx.filter_jit
 def _run(model, observations, method, x0, truth):
-    return var.assimilate_variational(model, observations, method, x0, truth=truth)
+    # A deterministic method starts from the mean of the initial ensemble: one member here.
+    return assimilate(model, observations, method, x0[None], key=jax.random.key(0),
+                      truth=truth)
 
 
 def run_assimilax(every, scheme, window, xB, inner, cycles, seed, repeat):

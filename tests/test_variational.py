@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 from assimilax import models
+from assimilax.da import assimilate
 from assimilax.da import variational as var
 from assimilax.da.kalman import kalman_filter, rts_smoother
 from assimilax.experiments import simulate_twin
@@ -74,6 +75,14 @@ def _linear_obs(T, seed=3, drop=True):
         mask = obs.mask.at[1::2, 2].set(False)
         obs = Observations(obs.operator, obs.noise, jnp.where(mask, obs.y, 0.0), mask, EVERY)
     return obs, truth
+
+
+KEY = jax.random.key(0)  # variational methods draw no random numbers
+
+
+def _assimilate(model, observations, method, x0, **kw):
+    """The one driver from the background ``x0`` ``(state,)``, a one-member ensemble."""
+    return assimilate(model, observations, method, x0[None], key=KEY, **kw)
 
 
 def _kf(obs, m0, P0, M=None, Q=None, H=None):
@@ -300,7 +309,7 @@ def test_var3d_is_the_blue(inner):
 def test_var3d_cycle_is_optimal_interpolation():
     obs, truth = _linear_obs(5)
     method = var.Var3D(var.DenseCovariance(B_LIN), solver=EXACT)
-    res = var.assimilate_variational(LIN_MODEL, obs, method, jnp.asarray(XB_LIN), truth=truth)
+    res = _assimilate(LIN_MODEL, obs, method, jnp.asarray(XB_LIN), truth=truth)
     x = XB_LIN
     Mk = np.linalg.matrix_power(M_LIN, EVERY)
     for k in range(5):
@@ -319,7 +328,7 @@ def test_var3d_cycle_is_optimal_interpolation():
 def test_strong_var4d_window_equals_kalman_filter_and_smoother(window):
     obs, truth = _linear_obs(window)
     method = var.Var4D(var.DenseCovariance(B_LIN), window=window, solver=EXACT)
-    res = var.assimilate_variational(LIN_MODEL, obs, method, jnp.asarray(XB_LIN), truth=truth)
+    res = _assimilate(LIN_MODEL, obs, method, jnp.asarray(XB_LIN), truth=truth)
     kf = _kf(obs, XB_LIN, B_LIN)
     np.testing.assert_allclose(res.mean_analysis[-1], kf.mean_analysis[-1], rtol=1e-8, atol=1e-9)
     smoothed, _ = rts_smoother(jnp.asarray(np.linalg.matrix_power(M_LIN, EVERY)), kf)
@@ -337,9 +346,8 @@ def test_weak_var4d_equals_kalman_filter_on_the_augmented_state(subwindows):
     eta_b = 0.1 * np.arange(n)
     method = var.WeakVar4D(var.DenseCovariance(B_LIN), var.DiagonalCovariance(q, n),
                            window=window, subwindows=subwindows, solver=EXACT)
-    state = method.init(jnp.asarray(XB_LIN), jnp.asarray(eta_b))
-    res = var.assimilate_variational(LIN_MODEL, obs, method, jnp.asarray(XB_LIN), truth=truth,
-                                     state=state)
+    state = method.init_background(jnp.asarray(XB_LIN), jnp.asarray(eta_b))
+    res = _assimilate(LIN_MODEL, obs, method, jnp.asarray(XB_LIN), truth=truth, carry=state)
     # x_{s+1} = M x_s + dt eta: over one interval, x -> M^k x + dt sum_j M^j eta.
     dt = LIN_MODEL.dt
     Mk = np.linalg.matrix_power(M_LIN, EVERY)
@@ -365,8 +373,9 @@ def test_weak_var4d_equals_kalman_filter_on_the_augmented_state(subwindows):
         m, P = np.asarray(kf.mean_analysis[-1]), np.asarray(kf.cov_analysis[-1])
     np.testing.assert_allclose(res.mean_analysis[-1], m[:n], rtol=1e-8, atol=1e-9)
     eta_a = m[n:].reshape(nsub, n)
-    np.testing.assert_allclose(res.forcing, np.repeat(eta_a, per, axis=0), rtol=1e-8, atol=1e-9)
-    x_next, eta_next = res.final_state
+    np.testing.assert_allclose(res.get("forcing"), np.repeat(eta_a, per, axis=0), rtol=1e-8,
+                               atol=1e-9)
+    x_next, eta_next = res.carry
     np.testing.assert_allclose(eta_next, eta_a[-1], rtol=1e-8, atol=1e-9)
 
 
@@ -414,7 +423,7 @@ def test_sliding_scheme_is_dappers_var4d_loop(lag):
     obs, truth = _linear_obs(T, drop=False)
     method = var.SlidingVar4D(var.DenseCovariance(B_LIN), window=lag,
                               solver=var.GaussNewton(2, EXACT.inner))
-    res = var.assimilate_variational(LIN_MODEL, obs, method, jnp.asarray(XB_LIN))
+    res = _assimilate(LIN_MODEL, obs, method, jnp.asarray(XB_LIN))
     ref = _dapper_var4d(np.linalg.matrix_power(M_LIN, EVERY), H_LIN, R_LIN, B_LIN, XB_LIN,
                         np.asarray(obs.y), lag)
     np.testing.assert_allclose(res.mean_analysis, ref, rtol=1e-8, atol=1e-9)
@@ -423,9 +432,9 @@ def test_sliding_scheme_is_dappers_var4d_loop(lag):
 def test_one_interval_windows_classic_and_sliding_coincide():
     obs, truth = _linear_obs(6)
     B = var.DenseCovariance(B_LIN)
-    a = var.assimilate_variational(LIN_MODEL, obs, var.Var4D(B, window=1, solver=EXACT),
+    a = _assimilate(LIN_MODEL, obs, var.Var4D(B, window=1, solver=EXACT),
                                    jnp.asarray(XB_LIN))
-    b = var.assimilate_variational(LIN_MODEL, obs, var.SlidingVar4D(B, window=1, solver=EXACT),
+    b = _assimilate(LIN_MODEL, obs, var.SlidingVar4D(B, window=1, solver=EXACT),
                                    jnp.asarray(XB_LIN))
     np.testing.assert_allclose(a.mean_analysis, b.mean_analysis, rtol=1e-9, atol=1e-10)
     np.testing.assert_allclose(a.mean_forecast, b.mean_forecast, rtol=1e-9, atol=1e-10)
@@ -439,15 +448,26 @@ def test_one_interval_windows_classic_and_sliding_coincide():
 def test_partial_last_window_is_padded_with_absent_observations():
     obs, truth = _linear_obs(7)
     method = var.Var4D(var.DenseCovariance(B_LIN), window=3, solver=EXACT)
-    full = var.assimilate_variational(LIN_MODEL, obs, method, jnp.asarray(XB_LIN), truth=truth)
+    full = _assimilate(LIN_MODEL, obs, method, jnp.asarray(XB_LIN), truth=truth)
     assert full.mean_analysis.shape == (7, n) and full.rmse_analysis.shape == (7,)
-    head = var.assimilate_variational(LIN_MODEL, obs[:6], method, jnp.asarray(XB_LIN))
+    head = _assimilate(LIN_MODEL, obs[:6], method, jnp.asarray(XB_LIN))
     np.testing.assert_allclose(full.mean_analysis[:6], head.mean_analysis, rtol=1e-12)
     # The last window holds one observation: its analysis is the one-observation window's.
-    tail = var.assimilate_variational(LIN_MODEL, obs[6:], var.Var4D(
+    tail = _assimilate(LIN_MODEL, obs[6:], var.Var4D(
         var.DenseCovariance(B_LIN), window=1, solver=EXACT), jnp.asarray(XB_LIN),
-        state=head.final_state)
+        carry=head.carry)
     np.testing.assert_allclose(full.mean_analysis[6], tail.mean_analysis[0], rtol=1e-9)
+    np.testing.assert_allclose(full.mean_forecast[6], tail.mean_forecast[0], rtol=1e-9)
+    # Every series is cut to the record, the method's own too (weak-constraint forcing).
+    weak = var.WeakVar4D(var.DenseCovariance(B_LIN), var.DiagonalCovariance(0.2, n), window=3,
+                         solver=EXACT)
+    w = _assimilate(LIN_MODEL, obs, weak, jnp.asarray(XB_LIN), truth=truth)
+    w6 = _assimilate(LIN_MODEL, obs[:6], weak, jnp.asarray(XB_LIN), truth=truth[:6])
+    for name, value in w.series.items():
+        assert value.shape[0] == 7, name
+        np.testing.assert_allclose(value[:6], w6.series[name], rtol=1e-12, atol=1e-14,
+                                   err_msg=name)
+    assert w.get("forcing").shape == (7, n)
 
 
 @pytest.mark.parametrize("make", [
@@ -460,10 +480,11 @@ def test_continuing_from_final_state_equals_one_run(make):
     obs, truth = _linear_obs(8)
     method = make(var.DenseCovariance(B_LIN))
     xb = jnp.asarray(XB_LIN)
-    run = eqx.filter_jit(var.assimilate_variational)
+    run = eqx.filter_jit(_assimilate)
     one = run(LIN_MODEL, obs, method, xb, truth=truth)
-    first = run(LIN_MODEL, obs[:4], method, xb)
-    second = run(LIN_MODEL, obs[4:], method, xb, state=first.final_state)
+    first = run(LIN_MODEL, obs[:4], method, xb, finish=False)
+    second = run(LIN_MODEL, obs[4:], method, xb, carry=first.carry,
+                 start_cycle=4 // method.times_per_cycle)
     np.testing.assert_allclose(one.mean_analysis[4:], second.mean_analysis, rtol=1e-9,
                                atol=1e-10)
     assert bool(jnp.all(jnp.isfinite(one.rmse_analysis)))
@@ -473,7 +494,7 @@ def test_fully_masked_time_leaves_the_background():
     obs, _ = _linear_obs(2, drop=False)
     mask = obs.mask.at[1].set(False)
     obs = Observations(obs.operator, obs.noise, jnp.where(mask, obs.y, 0.0), mask, EVERY)
-    res = var.assimilate_variational(LIN_MODEL, obs, var.Var3D(var.DenseCovariance(B_LIN),
+    res = _assimilate(LIN_MODEL, obs, var.Var3D(var.DenseCovariance(B_LIN),
                                                                solver=EXACT),
                                      jnp.asarray(XB_LIN))
     np.testing.assert_allclose(res.mean_analysis[1], res.mean_forecast[1], rtol=1e-12)
@@ -508,8 +529,8 @@ def test_bad_input_is_refused_clearly():
         var.YoungVanVlietFilter(0.9)
     with pytest.raises(ValueError, match="passes must be >= 1"):
         var.FirstOrderFilter(3.0, 0)
-    with pytest.raises(ValueError, match="x0_background must have shape"):
-        var.assimilate_variational(LIN_MODEL, _linear_obs(2)[0], var.Var3D(B), jnp.zeros(n + 1))
+    with pytest.raises(ValueError, match="initial must be an ensemble of shape"):
+        _assimilate(LIN_MODEL, _linear_obs(2)[0], var.Var3D(B), jnp.zeros(n + 1))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -533,12 +554,12 @@ def _time_mean_rmse(method_of_clim, *, every_steps, cycles, burn_in, seeds, mode
         _, C = var.climatology(model, twin.truth0, samples=10_000, every_steps=every_steps,
                                spinup_steps=400)
         xb = twin.truth0 + jax.random.normal(jax.random.fold_in(key, 9), twin.truth0.shape)
-        res = var.assimilate_variational(model, twin.observations, method_of_clim(C), xb,
+        res = _assimilate(model, twin.observations, method_of_clim(C), xb,
                                          truth=twin.truth)
         out = {"rmse_a": jnp.mean(res.rmse_analysis[burn_in:]),
                "rmse_f": jnp.mean(res.rmse_forecast[burn_in:])}
-        if res.forcing is not None:
-            out["forcing"] = jnp.mean(res.forcing[burn_in:])
+        if res.get("forcing") is not None:
+            out["forcing"] = jnp.mean(res.get("forcing")[burn_in:])
         return out
 
     keys = jnp.stack([jax.random.key(s) for s in seeds])
@@ -610,7 +631,7 @@ def test_var4d_cg_and_dense_inner_solvers_agree_on_lorenz96():
     truth = var.propagate(L96, x0, 4, 4)
     obs = observe(truth, *FULL40, key=jax.random.key(2), every_steps=4)
     B = var.DenseCovariance(0.02 * C)
-    run = eqx.filter_jit(var.assimilate_variational)
+    run = eqx.filter_jit(_assimilate)
     a = run(L96, obs, var.Var4D(B, window=2, solver=var.GaussNewton(4)), x0 + 0.5)
     b = run(L96, obs, var.Var4D(B, window=2, solver=var.GaussNewton(4, var.DenseCholesky())),
             x0 + 0.5)
@@ -674,16 +695,13 @@ def _config(method, **experiment):
                              "experiment": {**L96_BASE["experiment"], **experiment}})
 
 
-def _record(config):
-    from assimilax.experiments import build
-    from assimilax.experiments._variational import assimilate_record
+def _record(config, out_dir):
+    """The runner's per-cycle record of a run of ``config`` (its ``results.nc``)."""
+    from assimilax.experiments import run
+    from assimilax.io import names, read_results
 
-    setup = build(config)
-    e = config.experiment
-    twin = simulate_twin(setup.truth_model, setup.operator, setup.noise, cycles=e.cycles,
-                         every_steps=setup.truth_every_steps, ensemble_size=1,
-                         key=jax.random.key(e.seed), spinup_steps=setup.spinup_steps)
-    return setup, assimilate_record(setup, config, twin, twin.observations)
+    run(config, out_dir, progress=False)
+    return read_results(out_dir / names.RESULTS_FILE)
 
 
 def test_config_builds_every_variational_method():
@@ -736,13 +754,20 @@ def test_config_refuses_bad_variational_input():
         assert message in str(err.value), (method, str(err.value))
 
 
-def test_record_does_not_depend_on_the_chunking():
+def test_record_does_not_depend_on_the_chunking(tmp_path):
     method = {"name": "weak_var4d", "window": 2, "outer_loops": 2, "inner_solver": "cholesky",
               "model_error_std": 0.2}
-    setup, whole = _record(_config(method, chunk_cycles=100))
-    _, chunked = _record(_config(method, chunk_cycles=3))  # rounded up to whole windows: 4
-    assert set(whole) == {"rmse_analysis", "rmse_forecast", "analysis_mean", "forcing"}
+    whole = _record(_config(method, chunk_cycles=100), tmp_path / "whole")
+    # Chunks of 3 cycles are rounded up to whole windows: 4.
+    chunked = _record(_config(method, chunk_cycles=3), tmp_path / "chunked")
+    series = {name for name in whole.data_vars if "time" in whole[name].dims} - {"truth"}
+    # A deterministic method: means, errors and its forcing; no spread, no rank counts.
+    assert series == {"rmse_analysis", "rmse_forecast", "analysis_mean", "forecast_mean",
+                      "forcing"}, series
     assert whole["analysis_mean"].shape == (10, 40) and whole["rmse_analysis"].shape == (10,)
-    for key in whole:
-        np.testing.assert_allclose(chunked[key], whole[key], rtol=1e-9, atol=1e-12)
-    assert np.all(np.isfinite(whole["rmse_analysis"]))
+    assert whole["forcing"].shape == (10, 40)
+    assert set(chunked.data_vars) == set(whole.data_vars)
+    for key in series:
+        np.testing.assert_allclose(chunked[key].values, whole[key].values, rtol=1e-9,
+                                   atol=1e-12, err_msg=key)
+    assert np.all(np.isfinite(whole["rmse_analysis"].values))
