@@ -9,12 +9,15 @@ from . import ensemble as ensemble
 from . import inflation as inflation
 from . import kalman as kalman
 from . import localization as localization
+from . import particle as particle
 from . import tuning as tuning
 from . import variational as variational
 from ._base import AbstractEnsembleFilter as AbstractEnsembleFilter
 from ._base import AbstractTransformFilter as AbstractTransformFilter
 from ._base import EnsembleSpace as EnsembleSpace
 from ._base import ensemble_space as ensemble_space
+from ._baselines import Climatology as Climatology
+from ._baselines import OptInterp as OptInterp
 from ._linalg import AbstractInvSqrt as AbstractInvSqrt
 from ._linalg import AbstractRotation as AbstractRotation
 from ._linalg import EighInvSqrt as EighInvSqrt
@@ -40,6 +43,7 @@ from .ensemble import LETKF as LETKF
 from .ensemble import EnKF as EnKF
 from .ensemble import EnKF_N as EnKF_N
 from .ensemble import EnKS as EnKS
+from .ensemble import IEnKS as IEnKS
 from .inflation import RTPP as RTPP
 from .inflation import RTPS as RTPS
 from .inflation import Multiplicative as Multiplicative
@@ -47,6 +51,7 @@ from .inflation import NoInflation as NoInflation
 from .localization import GaspariCohn as GaspariCohn
 from .localization import Gaussian as Gaussian
 from .localization import NoLocalization as NoLocalization
+from .particle import PartFilt as PartFilt
 
 __all__ = [
     "AbstractEnsembleFilter",
@@ -54,13 +59,18 @@ __all__ = [
     "AbstractMethod",
     "AbstractRotation",
     "AbstractTransformFilter",
+    "Climatology",
     "assemble_lagged",
     "assimilate",
     "complete_series",
     "Estimate",
     "HaarRotation",
     "HouseholderRotation",
+    "IEnKS",
     "NoRotation",
+    "OptInterp",
+    "PartFilt",
+    "particle",
     "Result",
     "Save",
     "SeriesSpec",

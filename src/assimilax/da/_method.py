@@ -68,11 +68,16 @@ class Estimate(eqx.Module):
         analysis: the analysis at each time, ``(time, member, state)``.
         series: the method's own per-time series, each ``(time, ...)``, keyed by the
             names of ``method.series``.
+        forecast_weights, analysis_weights: normalised importance weights of the members
+            ``(time, member)`` (a particle filter); ``None``: equal weights. The driver's
+            means are then ``w^T E`` and its spreads DAPPER's weighted ``rmv``.
     """
 
     forecast: Float[Array, "time member state"]
     analysis: Float[Array, "time member state"]
     series: dict[str, Array] = eqx.field(default_factory=dict)
+    forecast_weights: Float[Array, "time member"] | None = None
+    analysis_weights: Float[Array, "time member"] | None = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -206,21 +206,32 @@ def assimilate(
     return Result(series=series, specs=series_specs(method, series), carry=carry)
 
 
+def _mean_and_spread(ensembles, weights):
+    """Per-time means ``(time, state)`` and spreads ``(time,)`` of ``(time, member, state)``."""
+    if weights is None:
+        return jax.vmap(member_mean)(ensembles), lambda: jax.vmap(spread)(ensembles)
+    mean = jnp.einsum("tm,tms->ts", weights, ensembles)
+    return mean, lambda: jax.vmap(weighted_spread)(ensembles, weights)
+
+
 def _record(method: AbstractMethod, estimate: Estimate, x_true, save: Save, own) -> dict:
     """The per-time rows ``(times, ...)`` of one cycle's estimate."""
-    mean_f = jax.vmap(member_mean)(estimate.forecast)
-    mean_a = jax.vmap(member_mean)(estimate.analysis)
+    mean_f, spread_f = _mean_and_spread(estimate.forecast, estimate.forecast_weights)
+    mean_a, spread_a = _mean_and_spread(estimate.analysis, estimate.analysis_weights)
     out = {}
     if save.means:
         out["mean_forecast"] = mean_f
         out["mean_analysis"] = mean_a
     if method.ensemble and save.spread:
-        out["spread_forecast"] = jax.vmap(spread)(estimate.forecast)
-        out["spread_analysis"] = jax.vmap(spread)(estimate.analysis)
+        out["spread_forecast"] = spread_f()
+        out["spread_analysis"] = spread_a()
     if x_true is not None and save.errors:
         out["rmse_forecast"] = jax.vmap(rmse)(mean_f, x_true)
         out["rmse_analysis"] = jax.vmap(rmse)(mean_a, x_true)
-    if x_true is not None and method.ensemble and save.rank_counts:
+    # Rank counts of equally weighted members only (a weighted rank histogram is not the
+    # one forecasters read).
+    if (x_true is not None and method.ensemble and save.rank_counts
+            and estimate.analysis_weights is None):
         out["rank_counts"] = jax.vmap(_rank_counts)(estimate.analysis, x_true)
     if save.ensembles:
         out["ensembles"] = estimate.analysis
@@ -270,6 +281,23 @@ def _spec_of(method: AbstractMethod, name: str) -> SeriesSpec:
         if spec.error == name:
             return SeriesSpec(name, (), spec.units, f"RMSE of the {spec.name.replace('_', ' ')}")
     raise KeyError(f"{type(method).__name__} records no series {name!r}.")
+
+
+def weighted_spread(
+    ensemble: Float[Array, "member state"], weights: Float[Array, " member"]
+) -> Float[Array, ""]:
+    r"""DAPPER's weighted ``rmv``: $\sqrt{\overline{u\,\sum_n w_n (x_n - \mu)^2}}$.
+
+    $\mu = w^TE$, $u = 1/(1 - 1/N_{\rm eff})$ with $N_{\rm eff} = 1/\sum_n w_n^2$ (the
+    unbiased weighted variance), or $u = 1$ for degenerate weights (DAPPER's
+    ``avoid_pathological``). Equal weights give :func:`~assimilax.metrics.spread`.
+    """
+    mu = weights @ ensemble
+    var = weights @ ((ensemble - mu) ** 2)
+    degenerate = (1.0 - jnp.max(weights)) < 1e-10
+    n_eff = 1.0 / jnp.sum(weights**2)
+    u = jnp.where(degenerate, 1.0, 1.0 / (1.0 - 1.0 / jnp.where(degenerate, 2.0, n_eff)))
+    return jnp.sqrt(jnp.mean(u * var))
 
 
 def _rank_counts(ensemble: Float[Array, "member state"], truth: Float[Array, " state"]):
