@@ -32,6 +32,17 @@ def divergence_window(config: Config) -> int:
     return min(DIVERGENCE_WINDOW, exp.cycles - exp.burn_in)
 
 
+def divergence_threshold(config: Config, climatological_rms: float) -> float:
+    """The averaged analysis RMSE above which a run has lost the truth: the truth's
+    climatological RMS, or infinity for a method whose error is that RMS by construction
+    (its section's ``can_diverge`` is false: the climatology baseline). A non-finite
+    analysis counts as divergence either way."""
+    method = config.method
+    if method is not None and not method.can_diverge:
+        return float("inf")
+    return float(climatological_rms)
+
+
 def find_divergence(
     rmse: np.ndarray, burn_in: int, threshold: float, window: int
 ) -> tuple[int, str] | None:

@@ -27,7 +27,12 @@ from .. import io as rio
 from ..da import assimilate, complete_series, series_specs
 from ..io import _partial_run as partial_run
 from ._build import build
-from ._divergence import DivergenceError, divergence_window, find_divergence
+from ._divergence import (
+    DivergenceError,
+    divergence_threshold,
+    divergence_window,
+    find_divergence,
+)
 from ._progress import progress_bar
 from ._provenance import git_commit, package_versions
 from ._reduce import reduce
@@ -118,14 +123,15 @@ def run(
         task = bar.add_task("simulating the twin", total=None)
         twin, observations = simulate_setup(setup)
         clim = float(climatological_rms(twin.truth))
+        threshold = divergence_threshold(config, clim)
         bar.update(task, total=1, completed=1)
         record, carry, done, divergence, resumed = _assimilate_all(
-            xp, config, twin, observations, clim, bar, out_dir, commit, flush_seconds
+            xp, config, twin, observations, threshold, bar, out_dir, commit, flush_seconds
         )
     truth = np.asarray(twin.truth[:done])
     record = jax.device_get(complete_series(method, record, carry, truth))
     specs = dict(zip(record, series_specs(method, record), strict=True))
-    reduction = reduce(record, exp.burn_in, threshold=clim, window=divergence_window(config),
+    reduction = reduce(record, exp.burn_in, threshold=threshold, window=divergence_window(config),
                        divergence=divergence)
     divergence = reduction.divergence
     _write_results(out_dir, config, setup, record, specs, truth, clim, reduction, commit,
@@ -158,7 +164,7 @@ def run(
     return summary
 
 
-def _assimilate_all(xp, config, twin, observations, clim, bar, out_dir, commit,
+def _assimilate_all(xp, config, twin, observations, threshold, bar, out_dir, commit,
                     flush_seconds):
     """Chunk by chunk, resuming from a checkpoint in ``out_dir`` if there is one.
 
@@ -204,7 +210,8 @@ def _assimilate_all(xp, config, twin, observations, clim, bar, out_dir, commit,
         bar.update(task, completed=done, description="assimilating")
         if exp.divergence_check:
             rmse_so_far = np.concatenate(pieces["rmse_analysis"])
-            divergence = find_divergence(rmse_so_far, exp.burn_in, clim, divergence_window(config))
+            divergence = find_divergence(rmse_so_far, exp.burn_in, threshold,
+                                         divergence_window(config))
             if divergence is not None:
                 break
         # The last chunk is not flushed: results.nc follows at once, and a run killed

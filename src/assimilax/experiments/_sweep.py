@@ -76,7 +76,7 @@ from .. import io as rio
 from ..da import Save, assimilate, series_specs
 from ..io import sweep_store
 from ._build import Experiment, build
-from ._divergence import divergence_window
+from ._divergence import divergence_threshold, divergence_window
 from ._provenance import git_commit, package_versions
 from ._reduce import reduce
 from ._rundir import format_value
@@ -616,7 +616,8 @@ def _point_values(config: Config, series: dict[str, np.ndarray], clim: float) ->
     """The time means of one point, as :func:`assimilax.experiments.run` computes them
     (:func:`assimilax.experiments._reduce.reduce`); NaN errors for a diverged point."""
     exp = config.experiment
-    reduction = reduce(series, exp.burn_in, threshold=clim, window=divergence_window(config))
+    reduction = reduce(series, exp.burn_in, threshold=divergence_threshold(config, clim),
+                       window=divergence_window(config))
     divergence = reduction.divergence
     values: dict[str, Any] = {
         "diverged": divergence is not None,

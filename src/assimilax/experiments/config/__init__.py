@@ -18,11 +18,22 @@ Adding a kind (a model, an operator, a method, a hybrid) is one section class wi
 ``@register`` in its module: ``_model.py``, ``_observations.py``, ``_method.py``
 (ensemble methods), ``_variational.py``, ``_hybrid.py``. A new section module is
 imported below, before ``._config`` (which assembles ``Config`` from the registry
-and closes it): that one import line is the only other edit.
+and closes it): its name in that list is the only other edit.
 """
 
 # The section modules register their classes on import; keep them before ._config.
-from . import _experiment, _hybrid, _method, _ml, _model, _observations, _variational  # noqa: F401
+from . import (  # noqa: F401
+    _baselines,
+    _experiment,
+    _hybrid,
+    _ienks,
+    _method,
+    _ml,
+    _model,
+    _observations,
+    _particle,
+    _variational,
+)
 from ._base import ConfigError as ConfigError
 from ._base import Issue as Issue
 from ._base import Section as Section

@@ -62,6 +62,8 @@ class MethodSection(Section):
     Class attributes:
         ensemble: whether the method runs an ensemble (``spread_*`` statistics exist).
         smoother: whether it also revises past analyses (``rmse_smoothed``).
+        can_diverge: whether the divergence check applies (false for a method whose error
+            is the truth's climatological RMS by construction: the climatology baseline).
         title: its name in one-line descriptions, e.g. ``"LETKF"``.
     """
 
@@ -69,6 +71,7 @@ class MethodSection(Section):
     title: ClassVar[str] = ""
     ensemble: ClassVar[bool] = True
     smoother: ClassVar[bool] = False
+    can_diverge: ClassVar[bool] = True
 
     name: str
     """The method."""

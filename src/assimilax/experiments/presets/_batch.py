@@ -25,7 +25,7 @@ from ... import __version__
 from ...da import Save, assimilate
 from ...observations import Observations
 from .._build import build
-from .._divergence import DIVERGENCE_WINDOW, find_divergence
+from .._divergence import DIVERGENCE_WINDOW, divergence_threshold, find_divergence
 from .._hybrid import HYBRID_STATISTICS, run_hybrid
 from .._provenance import git_commit
 from .._reduce import time_mean_ci95
@@ -175,7 +175,8 @@ def run_member(
         statistics[name] = {"mean": [m for m, _ in pairs], "ci95": [h for _, h in pairs]}
     diverged = []
     for rmse, threshold in zip(series["rmse_analysis"], clim, strict=True):
-        found = find_divergence(np.asarray(rmse), exp.burn_in, float(threshold), window)
+        found = find_divergence(np.asarray(rmse), exp.burn_in,
+                                divergence_threshold(config, float(threshold)), window)
         diverged.append(None if found is None else found[0])
     return MemberRun(
         name=member.name,
