@@ -10,7 +10,8 @@ import pytest
 
 DOCS = Path(__file__).parents[1] / "docs"
 FAST = ["ml/networks.md", "ml/training.md", "ml/emulators.md"]
-SLOW = ["methods/iterative_emulation.md", "methods/emulator_4dvar.md"]
+SLOW = ["methods/iterative_emulation.md", "methods/emulator_4dvar.md", "methods/ienks.md",
+        "methods/particle_filter.md", "methods/baselines.md", "design.md"]
 
 
 def examples(page: str) -> list[str]:

@@ -15,6 +15,7 @@ from . import variational as variational
 from ._base import AbstractEnsembleFilter as AbstractEnsembleFilter
 from ._base import AbstractTransformFilter as AbstractTransformFilter
 from ._base import EnsembleSpace as EnsembleSpace
+from ._base import mean_transform as mean_transform
 from ._base import ensemble_space as ensemble_space
 from ._baselines import Climatology as Climatology
 from ._baselines import OptInterp as OptInterp
@@ -92,6 +93,7 @@ __all__ = [
     "kalman",
     "LETKF",
     "localization",
+    "mean_transform",
     "Multiplicative",
     "NewtonSchulzInvSqrt",
     "NoInflation",
