@@ -1,39 +1,79 @@
 """4D-Var with emulator gradients (Nonnenmacher & Greenberg 2021): pieces and the claim.
 
-Fast: the rotating observation mask, the interpolated first guess, the emulator network,
-the no-background cost and its adjoint gradient against finite differences, recovery of
-the truth by a perfect model with tiny observation noise, and the three variants agreeing
-when the "emulator" is the simulator itself. Slow: the quick experiment (trained CNN,
+Fast (the rotating observation operator is tested in tests/test_observations.py, the
+network in tests/test_ml_nets.py): the interpolated first guess, the no-background cost
+(``da.variational.NoBackgroundWindow``) and its adjoint gradient against finite
+differences, L-BFGS (``da.variational.LBFGS``), recovery of the truth by a perfect model
+with tiny observation noise, and the three variants agreeing when the "emulator" is the
+simulator itself. Slow: the quick experiment (trained CNN,
 windows of 8 and 32 steps) meets the paper's claim that 4D-Var with emulator gradients is
 as accurate as with the exact adjoint (analysis RMSE within 10 %).
 """
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from assimilax.hybrid._emulator_4dvar import (
+from assimilax.da.variational import LBFGS, NoBackgroundWindow, Var4D
+from assimilax.experiments import Config
+from assimilax.experiments._hybrid import emulator_4dvar_experiment, rotating_twins
+from assimilax.experiments.presets._nonnenmacher2021 import emulator_4dvar_config
+from assimilax.hybrid import (
     VARIANTS,
-    DeepEmulatorCNN,
-    cycle_4dvar,
-    emulator_4dvar,
+    Emulator4DVar,
     first_guess_interpolation,
-    lbfgs_minimise,
-    observe,
-    rotating_mask,
     train_emulator,
     training_pairs,
-    twin_windows,
-    window_cost,
-    window_trajectory,
 )
 from assimilax.ml.correction import SurrogateGradient
 from assimilax.ml.emulator import Emulator
+from assimilax.ml.nets import DeepEmulatorCNN
 from assimilax.models import Lorenz96
+from assimilax.observations import DiagonalNoise, Full, Observations, RotatingSubset
 
 MODEL = Lorenz96(n=40, forcing=8.0, dt=0.0125)
+
+
+def twin_windows(model, *, key, length, n_windows, n_trials=1, sigma=1.0):
+    """The shared twin on the rotating quarter: truth, windows of observations, guesses."""
+    tw = rotating_twins(model, key=key, steps=length * n_windows, trials=n_trials,
+                        sigma=sigma)
+    shape = (n_trials, n_windows, length, model.state_size)
+    obs = tw.observations
+    return tw.truth, obs.y.reshape(shape), obs.mask.reshape(shape), tw.first_guess
+
+
+def window_cost(model, x0, y, mask, sigma=1.0):
+    window = NoBackgroundWindow(model, y, mask, RotatingSubset(40), DiagonalNoise(sigma))
+    return window.cost(x0)
+
+
+def window_trajectory(model, x0, length):
+    y = jnp.zeros((length, 40))
+    return NoBackgroundWindow(model, y, y > 0, Full(40), DiagonalNoise(1.0)).trajectory(x0)
+
+
+def lbfgs_minimise(fun, x0, **options):
+    return LBFGS(**options).solve(fun, x0)
+
+
+def cycle_4dvar(model, y, mask, first_guess, *, sigma=1.0, max_iterations=100):
+    method = Emulator4DVar(window=y.shape[1], solver=LBFGS(max_iterations=max_iterations))
+    obs = Observations(RotatingSubset(40), DiagonalNoise(sigma), y.reshape(-1, 40),
+                       mask.reshape(-1, 40))
+    return method.cycle(model, obs, first_guess)
+
+
+def experiment_config(**hybrid):
+    """The nonnenmacher2021 member of one window length, with [hybrid] overrides."""
+    config = emulator_4dvar_config(window=hybrid.pop("window", 8),
+                                   windows=hybrid.pop("windows", 6),
+                                   trials=hybrid.pop("trials", 4),
+                                   training_samples=4000, epochs=10)
+    data = config.to_dict()
+    data["hybrid"].update(hybrid)
+    return Config.from_dict(data)
 
 
 @pytest.fixture(scope="module")
@@ -43,14 +83,6 @@ def window():
     return truth[0, 0], y[0, 0], mask[0, 0]
 
 
-def test_rotating_mask_observes_a_quarter_each_step_and_everything_in_four():
-    m = np.asarray(rotating_mask(40, jnp.arange(1, 9)))
-    assert m.shape == (8, 40)
-    assert (m.sum(axis=1) == 10).all()
-    assert (m[:4].sum(axis=0) == 1).all() and (m[4:].sum(axis=0) == 1).all()
-    assert m[0, 1] and m[0, 5] and not m[0, 0]  # step 1 observes i = 1, 5, 9, ...
-
-
 def test_first_guess_interpolates_periodically():
     y = jnp.array([1.0, 0, 0, 0, 5.0, 0, 0, 0])
     out = first_guess_interpolation(y, y != 0)
@@ -58,28 +90,6 @@ def test_first_guess_interpolates_periodically():
     # observed values are kept; a single observation gives a constant field
     one = first_guess_interpolation(jnp.array([0, 0, 3.0, 0]), jnp.array([0, 0, 1, 0]) > 0)
     np.testing.assert_allclose(one, [3, 3, 3, 3])
-
-
-def test_observe_masks_and_noise():
-    truth = jnp.ones((400, 40))
-    y, mask = observe(truth, jnp.arange(400), key=jax.random.key(0), sigma=0.5)
-    y, mask = np.asarray(y), np.asarray(mask)
-    assert (y[~mask] == 0).all()
-    err = y[mask] - 1.0
-    # 4000 draws of N(0, 0.25): the sample std is 0.5 +- 0.006 (1 sd)
-    assert abs(err.std() - 0.5) < 0.03 and abs(err.mean()) < 0.04
-
-
-def test_network_is_shift_equivariant_with_the_authors_sizes():
-    net = DeepEmulatorCNN(key=jax.random.key(0))
-    n_params = sum(a.size for a in jax.tree.leaves(eqx.filter(net, eqx.is_array)))
-    # 1->16 (k3), 16->32, 32->32, 32->32, 32->32 (k3), 32->128, 128->128 x2, 128->1
-    assert n_params == 43_201
-    x = 8 + 3 * jax.random.normal(jax.random.key(1), (40,))
-    f = jax.jit(lambda z: net(z))
-    out = f(x)
-    assert out.shape == (40,) and out.dtype == jnp.float32
-    np.testing.assert_allclose(f(jnp.roll(x, 5)), jnp.roll(out, 5), rtol=1e-5, atol=1e-5)
 
 
 def test_window_cost_is_the_masked_misfit(window):
@@ -117,6 +127,31 @@ def test_lbfgs_minimises_a_quadratic():
     assert 0 < int(n_iter) < 100
 
 
+def test_lbfgs_minimises_a_pytree_and_is_a_solver_of_var4d():
+    """On a pytree control, and as the solver of an incremental 4D-Var (cost
+    1/2|v|^2 + 1/2|r(v)|^2): the same minimum as Gauss-Newton for a linear residual."""
+    A = jnp.diag(jnp.linspace(1.0, 5.0, 4))
+
+    def residual(z):
+        return (A @ z["a"] - 1.0, 2.0 * z["b"] + 3.0)
+
+    z0 = {"a": jnp.zeros(4), "b": jnp.zeros(2)}
+    z = jax.jit(lambda z0: LBFGS(ftol=1e-14).minimise(residual, z0))(z0)
+    np.testing.assert_allclose(z["a"], jnp.linalg.solve(jnp.eye(4) + A.T @ A, A.T @ jnp.ones(4)),
+                               rtol=1e-6)
+    np.testing.assert_allclose(z["b"], -6.0 / 5.0, rtol=1e-6)
+    from assimilax.da.variational import DiagonalCovariance
+    from assimilax.da.variational import GaussNewton as GN
+    B = DiagonalCovariance(jnp.ones(40))
+    steps = jnp.zeros((4, 40))
+    x = MODEL.initial_condition(jax.random.key(0))
+    prob_gn = Var4D(background=B, window=4).problem(
+        MODEL, x, steps, steps > -1, Full(40), DiagonalNoise(1.0), 1)
+    v_gn = GN().minimise(prob_gn.residual, prob_gn.zero())
+    v_lb = LBFGS(ftol=1e-14, max_iterations=500).minimise(prob_gn.residual, prob_gn.zero())
+    np.testing.assert_allclose(prob_gn.cost(v_lb), prob_gn.cost(v_gn), rtol=1e-6)
+
+
 def test_perfect_model_tiny_noise_recovers_the_truth():
     """No background term: with sigma = 1e-3 the analysis is the truth to ~1e-3."""
     sigma = 1e-3
@@ -134,17 +169,17 @@ def test_perfect_model_tiny_noise_recovers_the_truth():
 
 def test_variants_agree_when_the_emulator_is_the_simulator():
     exact = Emulator(MODEL.tendency, MODEL.dt, mode="tendency", state_size=40)
-    res = emulator_4dvar(key=jax.random.key(0), emulator=exact, window_lengths=(8,),
-                         n_windows=3, n_trials=2, burn_in=1, max_iterations=50,
-                         n_jacobian_states=8)
-    out = res["windows"][8]
-    assert res["history"] is None
-    assert res["jacobian_error"] < 1e-12
+    config = experiment_config(window=8, windows=3, trials=2, burn_in_windows=1,
+                               max_iterations=50, jacobian_states=8)
+    res = emulator_4dvar_experiment(config, emulator=exact)
+    out = res.result
+    assert res.history is None
+    assert res.errors.jacobian_error < 1e-12
     for name in VARIANTS[1:]:
-        np.testing.assert_allclose(out[name]["per_window"], out["true"]["per_window"],
+        np.testing.assert_allclose(out.variant(name).per_window, out.true.per_window,
                                    rtol=1e-9)
-    assert out["ratio_emulator_gradient"] == pytest.approx(1.0, rel=1e-9)
-    assert 0.3 < out["true"]["rmse"] < 1.0  # sigma = 1, a quarter observed per step
+    assert out.ratio_emulator_gradient == pytest.approx(1.0, rel=1e-9)
+    assert 0.3 < out.true.rmse < 1.0  # sigma = 1, a quarter observed per step
 
 
 def test_training_lowers_the_one_step_error():
@@ -167,10 +202,12 @@ def test_training_lowers_the_one_step_error():
 @pytest.mark.slow
 def test_quick_experiment_emulator_gradients_as_good_as_the_adjoint():
     """The paper's claim, quick setting (~2 min on 2 cores): ratio <= 1.10."""
-    res = emulator_4dvar(key=jax.random.key(0))
-    assert res["jacobian_error"] < 0.1
-    for length, out in res["windows"].items():
-        assert out["ratio_emulator_gradient"] <= 1.10, (length, out)
-        assert out["true"]["rmse"] < 1.0  # better than the observation noise
+    first = emulator_4dvar_experiment(experiment_config(window=8))
+    res = {8: first, 32: emulator_4dvar_experiment(experiment_config(window=32),
+                                                   emulator=first.emulator)}
+    assert first.errors.jacobian_error < 0.1
+    for length, out in ((k, v.result) for k, v in res.items()):
+        assert out.ratio_emulator_gradient <= 1.10, (length, out)
+        assert out.true.rmse < 1.0  # better than the observation noise
     # longer windows constrain the start state better (paper, Fig. 3)
-    assert res["windows"][32]["true"]["rmse"] < res["windows"][8]["true"]["rmse"]
+    assert res[32].result.true.rmse < res[8].result.true.rmse

@@ -1,4 +1,9 @@
-"""Iterative DA–ML emulation (Brajard et al. 2020): interpolation, loss, loop, resume."""
+"""Iterative DA–ML emulation (Brajard et al. 2020): interpolation, loss, loop, resume.
+
+The resume test goes through the ring's checkpoint files
+(:func:`assimilax.experiments._hybrid.iteration_checkpoints`): the core hands each
+iteration's state to a callback and continues from one read back.
+"""
 
 import equinox as eqx
 import jax
@@ -8,10 +13,11 @@ import pytest
 
 from assimilax import hybrid
 from assimilax.experiments import simulate_twin
+from assimilax.experiments._hybrid import iteration_checkpoints
 from assimilax.ml import Emulator, NonFiniteLossError
 from assimilax.ml.nets import BrajardCNN
 from assimilax.models import Lorenz96
-from assimilax.observations import DiagonalNoise, RandomSubset
+from assimilax.observations import DiagonalNoise, Observations, RandomSubset
 
 # ----------------------------------------------------------------------------- interpolation
 
@@ -119,10 +125,15 @@ def _small_net(key):
 
 def _run(twin, iterations, checkpoint=None, **kw):
     model, tw = twin
-    return hybrid.iterative_emulation(
-        tw.observations, key=jax.random.key(7), dt=model.dt, iterations=iterations,
-        net=_small_net(jax.random.key(1)), ensemble_size=10, epochs_first=3, epochs=2,
-        batch_size=32, truth=tw.truth, checkpoint=checkpoint, **kw)
+    method = hybrid.IterativeEmulation(iterations=iterations, ensemble_size=10,
+                                       epochs_first=3, epochs=2, batch_size=32, **kw)
+    args = dict(key=jax.random.key(7), dt=model.dt, net=_small_net(jax.random.key(1)),
+                truth=tw.truth)
+    on_iteration = resume = None
+    if checkpoint is not None:
+        on_iteration, read = iteration_checkpoints(checkpoint)
+        resume = read(method.init(tw.observations, **args))
+    return method.run(tw.observations, resume=resume, on_iteration=on_iteration, **args)
 
 
 @pytest.fixture(scope="module")
@@ -174,22 +185,28 @@ def test_an_exploding_surrogate_is_reported(twin):
             return self.a * jnp.asarray(x, jnp.float32) ** 3
 
     model, tw = twin
+    method = hybrid.IterativeEmulation(iterations=1, ensemble_size=10, epochs_first=1,
+                                       batch_size=32, learning_rate=1e-12)
     with pytest.raises((hybrid.DivergedIterationError, NonFiniteLossError)):
-        hybrid.iterative_emulation(
-            tw.observations, key=jax.random.key(0), dt=model.dt, iterations=1,
-            net=Cubic(jnp.asarray(1e3, jnp.float32)), ensemble_size=10, epochs_first=1,
-            batch_size=32, learning_rate=1e-12, truth=tw.truth)
+        method.run(tw.observations, key=jax.random.key(0), dt=model.dt,
+                   net=Cubic(jnp.asarray(1e3, jnp.float32)), truth=tw.truth)
 
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"iterations": 0}, "iterations"),
     ({"weighting": "bogus"}, "weighting"),
 ])
-def test_loop_refuses_bad_options(twin, kwargs, match):
-    model, tw = twin
+def test_loop_refuses_bad_options(kwargs, match):
     with pytest.raises(ValueError, match=match):
-        hybrid.iterative_emulation(tw.observations, key=jax.random.key(0), dt=model.dt,
-                                   **kwargs)
+        hybrid.IterativeEmulation(**kwargs)
+
+
+def test_loop_refuses_a_record_not_one_row_per_step(twin):
+    model, tw = twin
+    obs = tw.observations
+    every_other = Observations(obs.operator, obs.noise, obs.y, obs.mask, every_steps=2)
+    with pytest.raises(ValueError, match="every_steps"):
+        hybrid.IterativeEmulation().run(every_other, key=jax.random.key(0), dt=model.dt)
 
 
 def test_surrogate_skill_of_the_true_model_is_long_and_its_climate_exact():
@@ -197,7 +214,7 @@ def test_surrogate_skill_of_the_true_model_is_long_and_its_climate_exact():
     model = Lorenz96(n=40, forcing=8.0, dt=0.05)
     skill = hybrid.surrogate_skill(model, model, key=jax.random.key(0), n_cases=5,
                                    leads=30, climate_steps=500)
-    assert skill["valid_time"] == pytest.approx(30 * 0.05 * hybrid.LYAPUNOV_EXPONENT_L96)
-    assert max(skill["forecast_rmse"]) < 1e-12
-    assert skill["climatology_error"]["std"] < 1e-12
-    assert 3.0 < skill["sigma_clim"] < 4.2
+    assert skill.valid_time == pytest.approx(30 * 0.05 * hybrid.LYAPUNOV_EXPONENT_L96)
+    assert max(skill.forecast_rmse) < 1e-12
+    assert skill.climatology_error.std < 1e-12
+    assert 3.0 < skill.sigma_clim < 4.2

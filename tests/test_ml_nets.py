@@ -210,3 +210,16 @@ def test_unet_convolution_matches_lax_conv(periodic):
     expected = jax.lax.conv_general_dilated(xp[None], conv.weight, (1, 1), "VALID")[0]
     np.testing.assert_allclose(conv(x), expected + conv.bias[:, None, None], rtol=1e-12,
                                atol=1e-12)
+
+
+def test_deep_emulator_cnn_is_shift_equivariant_with_the_authors_sizes():
+    """Nonnenmacher & Greenberg (2021): the "deep" L96 emulator (their ``TinyNetwork``)."""
+    net = nets.DeepEmulatorCNN(key=jax.random.key(0))
+    n_params = sum(a.size for a in jax.tree.leaves(eqx.filter(net, eqx.is_array)))
+    # 1->16 (k3), 16->32, 32->32, 32->32, 32->32 (k3), 32->128, 128->128 x2, 128->1
+    assert n_params == 43_201
+    x = 8 + 3 * jax.random.normal(jax.random.key(1), (40,))
+    f = jax.jit(lambda z: net(z))
+    out = f(x)
+    assert out.shape == (40,) and out.dtype == jnp.float32
+    np.testing.assert_allclose(f(jnp.roll(x, 5)), jnp.roll(out, 5), rtol=1e-5, atol=1e-5)

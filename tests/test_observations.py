@@ -15,6 +15,7 @@ from assimilax.observations import (
     Linear,
     Observations,
     RandomSubset,
+    RotatingSubset,
     Subset,
     observe,
 )
@@ -279,3 +280,37 @@ def test_correlated_noise_rejects_invalid_covariance(cov):
     """A covariance that is not SPD must be refused up front, not become NaN in a Cholesky."""
     with pytest.raises(ValueError):
         CorrelatedNoise(cov)
+
+
+# ----------------------------------------------------------------------------- rotating subset
+
+
+def test_rotating_mask_observes_a_quarter_each_step_and_everything_in_four():
+    m = np.asarray(RotatingSubset(40).masks(8))  # steps 1 to 8
+    assert m.shape == (8, 40)
+    assert (m.sum(axis=1) == 10).all()
+    assert (m[:4].sum(axis=0) == 1).all() and (m[4:].sum(axis=0) == 1).all()
+    assert m[0, 1] and m[0, 5] and not m[0, 0]  # step 1 observes i = 1, 5, 9, ...
+
+
+def test_rotating_subset_of_a_full_record_masks_and_noise():
+    truth = jnp.ones((400, 40))
+    obs = RotatingSubset(40, start=0).restrict(
+        observe(truth, Full(40), DiagonalNoise(0.5), key=jax.random.key(0)))
+    y, mask = np.asarray(obs.y), np.asarray(obs.mask)
+    assert (y[~mask] == 0).all()
+    err = y[mask] - 1.0
+    # 4000 draws of N(0, 0.25): the sample std is 0.5 +- 0.006 (1 sd)
+    assert abs(err.std() - 0.5) < 0.03 and abs(err.mean()) < 0.04
+
+
+def test_rotating_subset_draws_a_quarter_and_refuses_bad_records():
+    op = RotatingSubset(40)
+    masks = jax.vmap(op.draw_mask)(jax.random.split(jax.random.key(1), 50))
+    assert (np.asarray(masks).sum(axis=1) == 10).all()  # a random phase: still a quarter
+    assert op.size == 40 and np.array_equal(op(jnp.arange(40.0)), jnp.arange(40.0))
+    with pytest.raises(ValueError, match="period"):
+        RotatingSubset(40, period=0)
+    obs = observe(jnp.ones((8, 40)), Every(40, 2), DiagonalNoise(1.0), key=jax.random.key(0))
+    with pytest.raises(ValueError, match="all 40 state variables"):
+        op.restrict(obs)

@@ -27,7 +27,7 @@ from assimilax.experiments import (
 )
 from assimilax.experiments import _run_hybrid as run_hybrid_module
 from assimilax.experiments._hybrid import HYBRID_STATISTICS, HybridOutcome
-from assimilax.experiments._run import Summary
+from assimilax.experiments._summary import Summary
 from assimilax.experiments.presets._brajard2020 import brajard_config
 from assimilax.experiments.presets._nonnenmacher2021 import emulator_4dvar_config
 from assimilax.hybrid import DivergedIterationError

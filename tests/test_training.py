@@ -1,4 +1,8 @@
-"""assimilax.ml.fit: learning, checkpoint/resume, non-finite losses, early stopping, errors."""
+"""assimilax.ml.fit: learning, checkpoint/resume, non-finite losses, early stopping, errors.
+
+Checkpoints: ``fit`` hands a FitState to ``on_checkpoint`` and continues from one given as
+``resume``; the files are written and read by :mod:`assimilax.io` (the ring).
+"""
 
 import json
 
@@ -9,6 +13,7 @@ import numpy as np
 import optax
 import pytest
 
+from assimilax.io import read_fit_state, write_fit_state
 from assimilax.ml import History, NonFiniteLossError, fit, losses, nets
 
 KEY = jax.random.key(0)
@@ -63,12 +68,16 @@ def test_resume_after_interruption_is_bit_identical(tmp_path):
             raise Interrupted
 
     ckpt = tmp_path / "ckpt"
+
+    def save(state):
+        write_fit_state(ckpt, state)
+
     with pytest.raises(Interrupted):
-        fit(net, mse_loss, (x, y), checkpoint=ckpt, checkpoint_every=3, callback=interrupt,
+        fit(net, mse_loss, (x, y), on_checkpoint=save, checkpoint_every=3, callback=interrupt,
             **kwargs)
     assert json.loads((ckpt / "state.json").read_text())["epochs_done"] == 3
-    resumed, history = fit(net, mse_loss, (x, y), checkpoint=ckpt, checkpoint_every=3,
-                           resume=True, **kwargs)
+    resumed, history = fit(net, mse_loss, (x, y), on_checkpoint=save, checkpoint_every=3,
+                           resume=read_fit_state(ckpt), **kwargs)
     for got, want in zip(_leaves(resumed), _leaves(reference), strict=True):
         np.testing.assert_array_equal(got, want)
     assert history == ref_history
@@ -76,8 +85,27 @@ def test_resume_after_interruption_is_bit_identical(tmp_path):
 
     # Resuming with another key would not continue the same run: refused.
     with pytest.raises(ValueError, match="cannot resume.*key"):
-        fit(net, mse_loss, (x, y), checkpoint=ckpt, resume=True,
+        fit(net, mse_loss, (x, y), resume=read_fit_state(ckpt),
             **{**kwargs, "key": jax.random.key(1)})
+
+
+def test_resume_from_a_state_in_memory(tmp_path):
+    """The FitState handed to on_checkpoint is plain data: resumed in memory it continues
+    the run bit-identically; a state of another model is refused; no file, no state."""
+    _, x, y = linear_data(64)
+    kw = dict(key=KEY, batch_size=16, progress=False)
+    reference, _ = fit(affine(), mse_loss, (x, y), epochs=4, **kw)
+    states = []
+    fit(affine(), mse_loss, (x, y), epochs=2, on_checkpoint=states.append, **kw)
+    assert [s.epochs_done for s in states] == [1, 2]
+    resumed, history = fit(affine(), mse_loss, (x, y), epochs=4, resume=states[-1], **kw)
+    for got, want in zip(_leaves(resumed), _leaves(reference), strict=True):
+        np.testing.assert_array_equal(got, want)
+    assert history.epochs_run == 4
+    with pytest.raises(ValueError, match="cannot resume"):
+        fit(nets.MLP(4, 4, (8,), key=KEY), mse_loss, (x, y), epochs=4, resume=states[-1],
+            **kw)
+    assert read_fit_state(tmp_path) is None
 
 
 def test_nan_in_one_sample_names_the_batch():

@@ -14,6 +14,7 @@ from ._twin import simulate_twin as simulate_twin
 from ._twin import twin_keys as twin_keys
 
 if TYPE_CHECKING:
+    from ._build import Experiment as Experiment
     from ._build import Setup as Setup
     from ._build import build as build
     from ._build import build_inflation as build_inflation
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
     from .config import load_config as load_config
 
 _LAZY = {
+    "Experiment": "_build",
     "Setup": "_build",
     "build": "_build",
     "build_inflation": "_build",

@@ -31,12 +31,14 @@ from .. import io as rio
 from ..hybrid import DivergedIterationError
 from ..metrics import time_mean_ci
 from ._build import build
-from ._config import Config, IterativeEmulationConfig
+from ._divergence import DivergenceError
 from ._hybrid import HybridOutcome, run_hybrid
 from ._provenance import git_commit, package_versions
-from ._run import DivergenceError, Summary, _time_mean
+from ._reduce import time_mean
 from ._runtime import configure_runtime
+from ._summary import Summary
 from ._twin import climatological_rms
+from .config import Config, IterativeEmulationConfig
 
 _names = rio.names
 
@@ -109,14 +111,14 @@ def run_hybrid_experiment(
     exp = config.experiment
     provenance = _provenance(config, commit, versions, time.perf_counter() - t_start)
     means: dict[str, float | None] = dict.fromkeys(("rmse_forecast", "spread_forecast",
-                                                    "rmse_smoothed", "spread_analysis"))
+                                                    "spread_analysis"))
     rmse_a = ci95 = None
     if isinstance(config.hybrid, IterativeEmulationConfig):
         series = outcome.arrays["rmse_analysis"]
-        if _time_mean(series, exp.burn_in) is not None:
+        if time_mean(series, exp.burn_in) is not None:
             rmse_a, ci95 = time_mean_ci(series, burn_in=exp.burn_in)
             ci95 = ci95 if np.isfinite(ci95) else None
-        means["spread_analysis"] = _time_mean(outcome.arrays["spread_analysis"], exp.burn_in)
+        means["spread_analysis"] = time_mean(outcome.arrays["spread_analysis"], exp.burn_in)
         dataset = _iterative_dataset(config, outcome, provenance)
         if outcome.ci95.get("rmse_analysis") is None:
             outcome.ci95["rmse_analysis"] = ci95
@@ -174,7 +176,7 @@ def _provenance(config: Config, commit: str, versions: dict[str, str], wall: flo
 
 def _iterative_dataset(config: Config, outcome: HybridOutcome, provenance: dict):
     """The usual run dataset of the final analyses, plus iterations and surrogate skill."""
-    setup = build(config)
+    setup = build(config).setup
     arrays, details = outcome.arrays, outcome.details
     truth = arrays["truth"]
     done = truth.shape[0]

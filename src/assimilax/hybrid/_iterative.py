@@ -18,12 +18,17 @@ steps over one observation record $y_{1:T}$ (Brajard et al. 2020, Algorithm 1):
 
 The start, $x^a_{1:T}$ of iteration 0, is a linear interpolation of the observations in
 space and time (:func:`space_time_interpolation`). The surrogate's forecast skill and
-long-run climatology against the true model are measured by :func:`surrogate_skill`.
+long-run climatology against the true model are measured by :class:`SurrogateSkill`.
 
-Training is warm-started from the previous iteration's network. Every iteration draws
-its randomness from ``fold_in(key, iteration)``, and with ``checkpoint`` each finished
-iteration is written to disk, so an interrupted run resumes at the next iteration with the
-numbers of an uninterrupted one.
+The method is :class:`IterativeEmulation`, its hyperparameters as fields; its
+:meth:`~IterativeEmulation.run` composes the parts: :func:`train_surrogate`
+(:func:`assimilax.ml.fit` of a resolvent :class:`~assimilax.ml.Emulator`), the ensemble
+filter through :func:`assimilax.da.assimilate`, and :class:`SurrogateSkill`. Training is
+warm-started from the previous iteration's network. Every iteration draws its randomness
+from ``fold_in(key, iteration)`` and ends by handing an :class:`IterationState` (all a
+resumed run needs) to ``on_iteration``; a run given that state as ``resume`` continues
+with the numbers of an uninterrupted one. Nothing is written to disk here: the
+application ring (:mod:`assimilax.experiments`) writes the states.
 
 Refs: Brajard, Carrassi, Bocquet & Bertino (2020), J. Comput. Sci. 44, 101171,
 doi:10.1016/j.jocs.2020.101171 (code: github.com/brajard/GMD-code); Bocquet, Brajard,
@@ -35,12 +40,9 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
-import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -50,9 +52,10 @@ import numpy as np
 import optax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
-from ..da import AbstractEnsembleMethod, assimilate
+from ..da import AbstractMethod, Save, assimilate
 from ..da.ensemble import EnKF_N
 from ..metrics import (
+    ClimatologyError,
     climatology,
     compare_climatology,
     forecast_rmse,
@@ -64,6 +67,21 @@ from ..ml.nets import BrajardCNN
 from ..ml.training import History, fit
 from ..models import AbstractModel, forecast, rollout
 from ..observations import Observations
+
+__all__ = [
+    "LYAPUNOV_EXPONENT_L96",
+    "DivergedIterationError",
+    "IterationRecord",
+    "IterationState",
+    "IterativeEmulation",
+    "IterativeResult",
+    "SkillResult",
+    "SurrogateSkill",
+    "space_time_interpolation",
+    "surrogate_loss",
+    "surrogate_skill",
+    "train_surrogate",
+]
 
 LYAPUNOV_EXPONENT_L96 = 1.67
 """Leading Lyapunov exponent of Lorenz-96 (n = 40, F = 8) per model time unit, as quoted
@@ -219,20 +237,48 @@ def _loss_and_optimizer(ridge: float, learning_rate: float):
 # ----------------------------------------------------------------------------- skill
 
 
-def surrogate_skill(
-    surrogate: AbstractModel,
-    model: AbstractModel,
-    *,
-    key: PRNGKeyArray,
-    n_cases: int = 200,
-    case_spacing: int = 20,
-    leads: int = 120,
-    climate_steps: int = 20_000,
-    threshold: float = 0.5,
-    lyapunov_exponent: float = LYAPUNOV_EXPONENT_L96,
-    spinup_steps: int = 400,
-) -> dict[str, Any]:
-    r"""Forecast skill and climatology of a surrogate against the true model.
+@dataclasses.dataclass(frozen=True)
+class SkillResult:
+    """Forecast skill and climatology of a surrogate against the true model.
+
+    Attributes:
+        valid_time: first lead past the threshold, in Lyapunov times.
+        forecast_rmse: mean forecast RMSE per lead ``(lead,)``.
+        lead_times: the leads in Lyapunov times ``(lead,)``.
+        sigma_clim: climatological standard deviation of the true model.
+        climatology_error: the surrogate's long-run climatology against the truth's
+            (NaN when its free run blew up).
+        surrogate_std: mean long-run standard deviation of the surrogate.
+        true_std: the same of the true model.
+        finite: False when the surrogate's free run blew up.
+    """
+
+    valid_time: float
+    forecast_rmse: tuple[float, ...]
+    lead_times: tuple[float, ...]
+    sigma_clim: float
+    climatology_error: ClimatologyError
+    surrogate_std: float
+    true_std: float
+    finite: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data for JSON (lists and floats)."""
+        return {
+            "valid_time": self.valid_time,
+            "forecast_rmse": list(self.forecast_rmse),
+            "lead_times": list(self.lead_times),
+            "sigma_clim": self.sigma_clim,
+            "climatology_error": {k: float(v)
+                                  for k, v in self.climatology_error._asdict().items()},
+            "surrogate_std": self.surrogate_std,
+            "true_std": self.true_std,
+            "finite": self.finite,
+        }
+
+
+class SurrogateSkill(eqx.Module):
+    r"""How a surrogate's forecast skill and climatology are measured against the true model.
 
     Test states: one true trajectory started from ``model.initial_condition`` after
     ``spinup_steps``, sampled every ``case_spacing`` steps (``n_cases`` of them, unseen in
@@ -245,10 +291,7 @@ def surrogate_skill(
     ``climate_steps`` run of the surrogate is compared with the true model's from the same
     start (:func:`~assimilax.metrics.compare_climatology`).
 
-    Args:
-        surrogate: the learned model (its ``noise_std`` is ignored: deterministic runs).
-        model: the true model.
-        key: PRNG key of the test trajectory's initial condition.
+    Attributes:
         n_cases: initial states of the forecast test.
         case_spacing: true-model steps between two initial states.
         leads: forecast steps from each initial state.
@@ -256,40 +299,61 @@ def surrogate_skill(
         threshold: share of $\sigma_{\rm clim}$ that ends the valid time.
         lyapunov_exponent: $\lambda_1$ of the true model (per time unit).
         spinup_steps: true-model steps before the first test state.
-
-    Returns:
-        ``{"valid_time" (Lyapunov times), "forecast_rmse" (per lead), "lead_times"
-        (Lyapunov times), "sigma_clim", "climatology_error" {"mean", "std", "spectrum",
-        "log_spectrum"}, "surrogate_std", "true_std", "finite"}``; ``finite`` is False
-        when the surrogate's free run blew up (then the climatology errors are NaN).
     """
-    surrogate = _without_noise(surrogate)
-    x = model.initial_condition(key)
-    x = forecast(model, x, spinup_steps)
-    span = n_cases * case_spacing + leads
-    traj = rollout(model, x, span)  # (span, n), traj[k] = k + 1 steps after x
-    idx = np.arange(n_cases) * case_spacing
-    x0 = traj[idx]
-    truth = traj[idx[:, None] + 1 + np.arange(leads)[None, :]]
-    true_run = rollout(model, x, climate_steps)
-    sigma_clim = float(jnp.sqrt(jnp.mean(jnp.var(true_run, axis=0))))
-    errors = forecast_rmse(surrogate, x0, truth)
-    dt = float(model.dt)
-    valid = float(valid_prediction_time(errors, threshold * sigma_clim, dt, lyapunov_exponent))
-    surrogate_run = rollout(surrogate, x, climate_steps)
-    finite = bool(jnp.all(jnp.isfinite(surrogate_run)))
-    clim_true, clim_sur = climatology(true_run), climatology(surrogate_run)
-    err = compare_climatology(clim_sur, clim_true)
-    return {
-        "valid_time": valid,
-        "forecast_rmse": [float(v) for v in errors],
-        "lead_times": [float((k + 1) * dt * lyapunov_exponent) for k in range(leads)],
-        "sigma_clim": sigma_clim,
-        "climatology_error": {k: float(v) for k, v in err._asdict().items()},
-        "surrogate_std": float(jnp.mean(clim_sur.std)),
-        "true_std": float(jnp.mean(clim_true.std)),
-        "finite": finite,
-    }
+
+    n_cases: int = eqx.field(static=True, default=200)
+    case_spacing: int = eqx.field(static=True, default=20)
+    leads: int = eqx.field(static=True, default=120)
+    climate_steps: int = eqx.field(static=True, default=20_000)
+    threshold: float = 0.5
+    lyapunov_exponent: float = LYAPUNOV_EXPONENT_L96
+    spinup_steps: int = eqx.field(static=True, default=400)
+
+    def __call__(self, surrogate: AbstractModel, model: AbstractModel, *,
+                 key: PRNGKeyArray) -> SkillResult:
+        """The skill of ``surrogate`` (its ``noise_std`` ignored) against ``model``.
+
+        Args:
+            surrogate: the learned model.
+            model: the true model.
+            key: PRNG key of the test trajectory's initial condition.
+        """
+        surrogate = _without_noise(surrogate)
+        x = model.initial_condition(key)
+        x = forecast(model, x, self.spinup_steps)
+        span = self.n_cases * self.case_spacing + self.leads
+        traj = rollout(model, x, span)  # (span, n), traj[k] = k + 1 steps after x
+        idx = np.arange(self.n_cases) * self.case_spacing
+        x0 = traj[idx]
+        truth = traj[idx[:, None] + 1 + np.arange(self.leads)[None, :]]
+        true_run = rollout(model, x, self.climate_steps)
+        sigma_clim = float(jnp.sqrt(jnp.mean(jnp.var(true_run, axis=0))))
+        errors = forecast_rmse(surrogate, x0, truth)
+        dt = float(model.dt)
+        valid = float(valid_prediction_time(errors, self.threshold * sigma_clim, dt,
+                                            self.lyapunov_exponent))
+        surrogate_run = rollout(surrogate, x, self.climate_steps)
+        finite = bool(jnp.all(jnp.isfinite(surrogate_run)))
+        clim_true, clim_sur = climatology(true_run), climatology(surrogate_run)
+        err = compare_climatology(clim_sur, clim_true)
+        return SkillResult(
+            valid_time=valid,
+            forecast_rmse=tuple(float(v) for v in errors),
+            lead_times=tuple(float((k + 1) * dt * self.lyapunov_exponent)
+                             for k in range(self.leads)),
+            sigma_clim=sigma_clim,
+            climatology_error=ClimatologyError(*(float(v) for v in err)),
+            surrogate_std=float(jnp.mean(clim_sur.std)),
+            true_std=float(jnp.mean(clim_true.std)),
+            finite=finite,
+        )
+
+
+def surrogate_skill(
+    surrogate: AbstractModel, model: AbstractModel, *, key: PRNGKeyArray, **options: Any
+) -> SkillResult:
+    """``SurrogateSkill(**options)(surrogate, model, key=key)``: see :class:`SurrogateSkill`."""
+    return SurrogateSkill(**options)(surrogate, model, key=key)
 
 
 def _without_noise(model: AbstractModel) -> AbstractModel:
@@ -301,7 +365,7 @@ def _without_noise(model: AbstractModel) -> AbstractModel:
 # ----------------------------------------------------------------------------- the loop
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class IterationRecord:
     """What one iteration of the DA–ML loop produced (``iteration`` from 1).
 
@@ -327,9 +391,36 @@ class IterationRecord:
     seconds_assimilation: float
 
 
-@dataclasses.dataclass
+class IterationState(eqx.Module):
+    """Everything the DA–ML loop needs to continue after ``iteration`` iterations.
+
+    Handed to ``on_iteration`` after each iteration; given back to
+    :meth:`IterativeEmulation.run` as ``resume`` it continues bit-identically. A
+    checkpoint stores the surrogate with ``eqx.tree_serialise_leaves`` (read back into the
+    structure of :meth:`IterativeEmulation.init`'s state), the arrays with NumPy and the
+    records as plain data (:func:`assimilax.experiments._hybrid.iteration_checkpoints`).
+
+    Attributes:
+        iteration: iterations done (0: the start, nothing trained).
+        surrogate: the surrogate after them (iteration 0: untrained).
+        analysis: the current estimate of the states ``(time, n)``: the last analysis
+            means (iteration 0: the interpolation of the observations).
+        variance: their per-element ensemble variances ``(time, n)`` (NaN at iteration 0).
+        rmse_interpolation: time-mean RMSE of the interpolation (NaN without truth).
+        records: one :class:`IterationRecord` per iteration done.
+    """
+
+    iteration: int
+    surrogate: Emulator
+    analysis: np.ndarray
+    variance: np.ndarray
+    rmse_interpolation: float
+    records: tuple[IterationRecord, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class IterativeResult:
-    """The outcome of :func:`iterative_emulation`.
+    """The outcome of :meth:`IterativeEmulation.run`.
 
     Attributes:
         surrogate: the last trained emulator.
@@ -337,24 +428,29 @@ class IterativeResult:
         variance: their per-element ensemble variances ``(time, n)``.
         rmse_interpolation: time-mean RMSE of the starting interpolation (NaN without truth).
         iterations: one :class:`IterationRecord` per iteration.
-        skill: :func:`surrogate_skill` of the last surrogate (None without ``model``).
-        resumed_from: iterations read back from the checkpoint (0: none).
+        skill: :class:`SkillResult` of the last surrogate (None without ``model``).
+        resumed_from: iterations taken from the ``resume`` state (0: none).
     """
 
     surrogate: Emulator
     analysis: np.ndarray
     variance: np.ndarray
     rmse_interpolation: float
-    iterations: list[IterationRecord]
-    skill: dict[str, Any] | None
+    iterations: tuple[IterationRecord, ...]
+    skill: SkillResult | None
     resumed_from: int = 0
+
+    @property
+    def rmse_analysis(self) -> np.ndarray:
+        """Time-mean analysis RMSE per iteration ``(iteration,)``."""
+        return np.array([r.rmse_analysis for r in self.iterations])
 
     def summary(self) -> dict[str, Any]:
         """Plain data for JSON: everything but the arrays and the surrogate."""
         return {
             "rmse_interpolation": self.rmse_interpolation,
             "iterations": [dataclasses.asdict(r) for r in self.iterations],
-            "skill": self.skill,
+            "skill": None if self.skill is None else self.skill.to_dict(),
             "resumed_from": self.resumed_from,
         }
 
@@ -364,54 +460,21 @@ def _time_mean_rmse(x, truth, burn_in: int) -> float:
     return float(np.mean(err[burn_in:]))
 
 
-def iterative_emulation(
-    observations: Observations,
-    *,
-    key: PRNGKeyArray,
-    dt: float,
-    iterations: int = 15,
-    net: eqx.Module | None = None,
-    widths: tuple[int, ...] = (24, 37),
-    method: AbstractEnsembleMethod | None = None,
-    ensemble_size: int = 30,
-    model_noise_std: float = 1.0,
-    epochs_first: int = 40,
-    epochs: int = 20,
-    batch_size: int = 128,
-    learning_rate: float = 1e-3,
-    ridge: float = 1e-4,
-    variance_floor: float = 0.01,
-    weighting: str = "variance",
-    validation_fraction: float = 0.0,
-    truth: Float[Array, "time n"] | None = None,
-    burn_in: int = 0,
-    model: AbstractModel | None = None,
-    skill_every: int = 1,
-    skill_options: dict[str, Any] | None = None,
-    checkpoint: str | os.PathLike | None = None,
-    progress: bool = False,
-    log: Callable[[str], None] | None = None,
-) -> IterativeResult:
+_WEIGHTINGS = ("variance", "uniform")
+
+
+class IterativeEmulation(eqx.Module):
     """Learn a surrogate from observations by alternating training and EnKF-N (Brajard 2020).
 
     Iteration ``i`` (from 1) trains the network on the current estimate (iteration 1: the
     :func:`space_time_interpolation`, observed elements weighted 1, unobserved 0; later:
     the analyses, weighted ``1 / (variance + variance_floor)``), warm-started from the
-    previous network, then assimilates the whole record with :class:`~assimilax.da.
-    ensemble.EnKF_N` (``ensemble_size`` members) and the surrogate, noise
-    ``sqrt(dt) * model_noise_std`` per step, from ``current[0] + N(0, I)``.
+    previous network, then assimilates the whole record with ``method``
+    (``ensemble_size`` members) and the surrogate, noise ``sqrt(dt) * model_noise_std``
+    per step, from ``current[0] + N(0, I)``.
 
-    Args:
-        observations: the record, one row per model step (``every_steps = 1``), of a
-            periodic 1-D field (Lorenz-96).
-        key: PRNG key; iteration ``i`` uses ``fold_in(key, i)``.
-        dt: model time step of the record.
+    Attributes:
         iterations: number of train + assimilate passes.
-        net: the network (default :class:`~assimilax.ml.nets.BrajardCNN` with
-            ``widths`` = (bilinear filters, hidden filters...), input normalised by the
-            interpolation's mean and standard deviation); it is the increment of a
-            resolvent :class:`~assimilax.ml.Emulator`.
-        widths: filters of the default network's layers (the paper: 24, 37).
         method: the ensemble filter (default :class:`~assimilax.da.EnKF_N`, the paper's).
         ensemble_size: filter members (the paper: 30).
         model_noise_std: additive model noise per unit time (``sqrt(dt)`` times it a step).
@@ -424,150 +487,207 @@ def iterative_emulation(
         weighting: ``"variance"`` (the paper's weights) or ``"uniform"`` (every element
             weighted 1, the first training included: the unweighted ablation).
         validation_fraction: share of the pairs held out for a validation loss.
-        truth: true states at the observation times ``(time, n)``, for the RMSEs.
+        widths: filters of the default network's layers (the paper: 24, 37).
         burn_in: times left out of the time-mean RMSEs.
-        model: the true model, for :func:`surrogate_skill` (None: skill not measured).
         skill_every: measure the skill every this many iterations (and at the last).
-        skill_options: keyword arguments of :func:`surrogate_skill`.
-        checkpoint: directory: each finished iteration is written there, and a run with
-            the same directory resumes after the last one written.
-        progress: training progress bars.
-        log: called with one line per finished step.
-
-    Returns:
-        :class:`IterativeResult`.
-
-    Raises:
-        ValueError: the record is not one row per step, or the options are out of range.
-        DivergedIterationError: an iteration produced non-finite analyses or losses.
+        skill: how the surrogate's skill is measured (when a true model is given).
     """
-    if observations.every_steps != 1:
-        raise ValueError("iterative_emulation: observations must be one row per model step "
-                         f"(every_steps = 1), got every_steps = {observations.every_steps}.")
-    if iterations < 1 or ensemble_size < 2 or epochs_first < 1 or epochs < 1:
-        raise ValueError("iterative_emulation: iterations, epochs_first and epochs must be >= 1 "
-                         f"and ensemble_size >= 2, got {iterations}, {epochs_first}, {epochs}, "
-                         f"{ensemble_size}.")
-    if weighting not in ("variance", "uniform"):
-        raise ValueError(f"iterative_emulation: weighting must be 'variance' or 'uniform', got "
-                         f"{weighting!r}.")
-    if truth is not None and truth.shape != observations.y.shape:
-        raise ValueError(f"iterative_emulation: truth must have shape {observations.y.shape}, "
-                         f"got {truth.shape}.")
-    say = log or (lambda line: None)
-    n_time, n = observations.y.shape
-    ckpt = Path(checkpoint) if checkpoint is not None else None
 
-    interp = space_time_interpolation(observations.y, observations.mask)
-    rmse_interp = (_time_mean_rmse(interp, truth, burn_in) if truth is not None else math.nan)
-    say(f"interpolation: analysis RMSE {rmse_interp:.3f}")
-    if net is None:
-        net = BrajardCNN(key=jax.random.fold_in(key, 10**6), bilinear_filters=widths[0],
-                         hidden_filters=tuple(widths[1:]), input_norm=True,
-                         input_mean=float(interp.mean()), input_std=float(interp.std()))
-    surrogate = Emulator(net, dt, mode="resolvent", noise_std=model_noise_std, state_size=n)
-    current = interp
-    uniform = weighting == "uniform"
+    iterations: int = eqx.field(static=True, default=15)
+    method: AbstractMethod = EnKF_N()
+    ensemble_size: int = eqx.field(static=True, default=30)
+    model_noise_std: float = 1.0
+    epochs_first: int = eqx.field(static=True, default=40)
+    epochs: int = eqx.field(static=True, default=20)
+    batch_size: int = eqx.field(static=True, default=128)
+    learning_rate: float = 1e-3
+    ridge: float = 1e-4
+    variance_floor: float = 0.01
+    weighting: str = eqx.field(static=True, default="variance")
+    validation_fraction: float = 0.0
+    widths: tuple[int, ...] = eqx.field(static=True, default=(24, 37))
+    burn_in: int = eqx.field(static=True, default=0)
+    skill_every: int = eqx.field(static=True, default=1)
+    skill: SurrogateSkill = SurrogateSkill()
 
-    def weights_of(var):
-        return np.ones_like(var) if uniform else 1.0 / (var + variance_floor)
+    def __check_init__(self):
+        if (self.iterations < 1 or self.ensemble_size < 2 or self.epochs_first < 1
+                or self.epochs < 1):
+            raise ValueError(
+                "IterativeEmulation: iterations, epochs_first and epochs must be >= 1 and "
+                f"ensemble_size >= 2, got {self.iterations}, {self.epochs_first}, "
+                f"{self.epochs}, {self.ensemble_size}.")
+        if self.weighting not in _WEIGHTINGS:
+            raise ValueError(f"IterativeEmulation: weighting must be 'variance' or "
+                             f"'uniform', got {self.weighting!r}.")
+        if self.skill_every < 1:
+            raise ValueError(f"IterativeEmulation: skill_every must be >= 1, got "
+                             f"{self.skill_every}.")
 
-    weights = np.ones_like(interp) if uniform else np.asarray(observations.mask, float)
-    variance = np.full_like(interp, np.nan)
-    records: list[IterationRecord] = []
-    skill = None
-    start = 0
-    if ckpt is not None:
-        found = _load_checkpoint(ckpt, surrogate)
-        if found is not None:
-            start, surrogate, current, variance, records = found
-            weights = weights_of(variance)
-            say(f"resumed after iteration {start} from {ckpt}")
-    method = EnKF_N() if method is None else method
-    run_da = eqx.filter_jit(lambda m, obs, ens0, k, x_true: assimilate(
-        m, obs, method, ens0, key=k, truth=x_true, save_ensembles=True))
+    def _weights(self, observations: Observations, state: IterationState) -> np.ndarray:
+        if self.weighting == "uniform":
+            return np.ones_like(state.analysis)
+        if state.iteration == 0:
+            return np.asarray(observations.mask, float)
+        return 1.0 / (state.variance + self.variance_floor)
 
-    for i in range(start + 1, iterations + 1):
-        k_train, k_init, k_da, k_skill = jax.random.split(jax.random.fold_in(key, i), 4)
-        t0 = time.perf_counter()
-        surrogate, history = train_surrogate(
-            surrogate, current, weights, key=k_train,
-            epochs=epochs_first if i == 1 else epochs, batch_size=batch_size,
-            learning_rate=learning_rate, ridge=ridge,
-            validation_fraction=validation_fraction, progress=progress)
-        loss = history.train_loss[-1]
-        if not math.isfinite(loss):
-            raise DivergedIterationError(f"iteration {i}: training loss is {loss}.")
-        t1 = time.perf_counter()
-        ens0 = (jnp.asarray(current[0]) + jax.random.normal(k_init, (ensemble_size, n),
-                                                            jnp.asarray(current).dtype))
-        res = run_da(surrogate, observations, ens0, k_da, truth)
-        ensembles = res.ensembles  # (time, member, n)
+    def _check(self, observations: Observations, truth) -> None:
+        if observations.every_steps != 1:
+            raise ValueError(
+                "IterativeEmulation: observations must be one row per model step "
+                f"(every_steps = 1), got every_steps = {observations.every_steps}.")
+        if truth is not None and truth.shape != observations.y.shape:
+            raise ValueError(f"IterativeEmulation: truth must have shape "
+                             f"{observations.y.shape}, got {truth.shape}.")
+
+    def init(
+        self,
+        observations: Observations,
+        *,
+        key: PRNGKeyArray,
+        dt: float,
+        net: eqx.Module | None = None,
+        truth: Float[Array, "time n"] | None = None,
+    ) -> IterationState:
+        """The state before the first iteration: the interpolation and the untrained surrogate.
+
+        Also the template a checkpoint is read into (the structure of every later state).
+
+        Args:
+            observations: the record, one row per model step (``every_steps = 1``), of a
+                periodic 1-D field (Lorenz-96).
+            key: the run's PRNG key (the default network from ``fold_in(key, 10**6)``).
+            dt: model time step of the record.
+            net: the network (default :class:`~assimilax.ml.nets.BrajardCNN` with
+                ``widths`` = (bilinear filters, hidden filters...), input normalised by
+                the interpolation's mean and standard deviation); it is the increment of a
+                resolvent :class:`~assimilax.ml.Emulator`.
+            truth: true states at the observation times ``(time, n)``, for the RMSE.
+        """
+        self._check(observations, truth)
+        n = observations.y.shape[1]
+        interp = space_time_interpolation(observations.y, observations.mask)
+        rmse = (_time_mean_rmse(interp, truth, self.burn_in) if truth is not None
+                else math.nan)
+        if net is None:
+            net = BrajardCNN(key=jax.random.fold_in(key, 10**6),
+                             bilinear_filters=self.widths[0],
+                             hidden_filters=tuple(self.widths[1:]), input_norm=True,
+                             input_mean=float(interp.mean()), input_std=float(interp.std()))
+        surrogate = Emulator(net, dt, mode="resolvent", noise_std=self.model_noise_std,
+                             state_size=n)
+        return IterationState(0, surrogate, interp, np.full_like(interp, np.nan), rmse)
+
+    def run(
+        self,
+        observations: Observations,
+        *,
+        key: PRNGKeyArray,
+        dt: float,
+        net: eqx.Module | None = None,
+        truth: Float[Array, "time n"] | None = None,
+        model: AbstractModel | None = None,
+        resume: IterationState | None = None,
+        on_iteration: Callable[[int, IterationState], None] | None = None,
+        progress: bool = False,
+        log: Callable[[str], None] | None = None,
+    ) -> IterativeResult:
+        """Run the iterations (those after ``resume.iteration`` when resuming).
+
+        Args:
+            observations: the record, one row per model step (``every_steps = 1``), of a
+                periodic 1-D field (Lorenz-96).
+            key: PRNG key; iteration ``i`` uses ``fold_in(key, i)``.
+            dt: model time step of the record.
+            net: the network to start from (see :meth:`init`; ignored with ``resume``).
+            truth: true states at the observation times ``(time, n)``, for the RMSEs.
+            model: the true model, for the surrogate's skill (None: not measured).
+            resume: a state handed to ``on_iteration`` by an interrupted run with the same
+                arguments (or :meth:`init`'s); the run continues after its iteration.
+            on_iteration: called as ``on_iteration(i, state)`` after iteration ``i``, with
+                the :class:`IterationState` a resumed run needs (the ring writes it).
+            progress: training progress bars.
+            log: called with one line per finished step.
+
+        Returns:
+            :class:`IterativeResult`.
+
+        Raises:
+            ValueError: the record is not one row per step, or ``truth`` has another shape.
+            DivergedIterationError: an iteration produced non-finite analyses or losses.
+        """
+        self._check(observations, truth)
+        say = log or (lambda line: None)
+        n = observations.y.shape[1]
+        if resume is None:
+            state = self.init(observations, key=key, dt=dt, net=net, truth=truth)
+            say(f"interpolation: analysis RMSE {state.rmse_interpolation:.3f}")
+        else:
+            state = resume
+            if state.iteration:
+                say(f"resumed after iteration {state.iteration}")
+            else:
+                say(f"interpolation: analysis RMSE {state.rmse_interpolation:.3f}")
+        start = state.iteration
+        skill = None
+        for i in range(start + 1, self.iterations + 1):
+            k_train, k_init, k_da, k_skill = jax.random.split(jax.random.fold_in(key, i), 4)
+            t0 = time.perf_counter()
+            surrogate, history = train_surrogate(
+                state.surrogate, state.analysis, self._weights(observations, state),
+                key=k_train, epochs=self.epochs_first if i == 1 else self.epochs,
+                batch_size=self.batch_size, learning_rate=self.learning_rate,
+                ridge=self.ridge, validation_fraction=self.validation_fraction,
+                progress=progress)
+            loss = history.train_loss[-1]
+            if not math.isfinite(loss):
+                raise DivergedIterationError(f"iteration {i}: training loss is {loss}.")
+            t1 = time.perf_counter()
+            current = state.analysis
+            ens0 = (jnp.asarray(current[0]) + jax.random.normal(
+                k_init, (self.ensemble_size, n), jnp.asarray(current).dtype))
+            mean, var = self._assimilate(surrogate, observations, ens0, k_da, truth)
+            t2 = time.perf_counter()
+            if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(var))):
+                bad = int(np.argmax(~np.isfinite(mean).all(axis=1)))
+                raise DivergedIterationError(
+                    f"iteration {i}: the EnKF-N with the surrogate gave non-finite analyses "
+                    f"from time {bad} on; the surrogate is unstable (train longer or lower "
+                    "the learning rate).")
+            rmse_a = (_time_mean_rmse(mean, truth, self.burn_in) if truth is not None
+                      else math.nan)
+            spread = float(np.mean(np.sqrt(np.mean(var, axis=1))[self.burn_in:]))
+            valid = None
+            if model is not None and (i % self.skill_every == 0 or i == self.iterations):
+                skill = self.skill(surrogate, model, key=k_skill)
+                valid = skill.valid_time
+            record = IterationRecord(i, rmse_a, spread, float(loss), history.epochs_run,
+                                     valid, t1 - t0, t2 - t1)
+            state = IterationState(i, surrogate, mean, var, state.rmse_interpolation,
+                                   (*state.records, record))
+            shown = "" if valid is None else f", valid time {valid:.2f} Lyapunov times"
+            say(f"iteration {i}/{self.iterations}: analysis RMSE {rmse_a:.3f}, spread "
+                f"{spread:.3f}, training loss {loss:.4g}{shown} ({t1 - t0:.1f} s training, "
+                f"{t2 - t1:.1f} s DA)")
+            if on_iteration is not None:
+                on_iteration(i, state)
+        if model is not None and skill is None:  # resumed after the last iteration
+            k_skill = jax.random.split(jax.random.fold_in(key, self.iterations), 4)[3]
+            skill = self.skill(state.surrogate, model, key=k_skill)
+        return IterativeResult(state.surrogate, state.analysis, state.variance,
+                               state.rmse_interpolation, state.records, skill,
+                               resumed_from=start)
+
+    def _assimilate(self, surrogate, observations, ens0, key, truth):
+        """The analysis means and variances ``(time, n)`` of one pass over the record."""
+        result = _run_filter(self.method, surrogate, observations, ens0, key, truth)
+        ensembles = result.ensembles  # (time, member, n)
         mean = np.asarray(jnp.mean(ensembles, axis=1))
         var = np.asarray(jnp.var(ensembles, axis=1, ddof=1))
-        t2 = time.perf_counter()
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(var))):
-            bad = int(np.argmax(~np.isfinite(mean).all(axis=1)))
-            raise DivergedIterationError(
-                f"iteration {i}: the EnKF-N with the surrogate gave non-finite analyses from "
-                f"time {bad} on; the surrogate is unstable (train longer or lower the "
-                "learning rate).")
-        rmse_a = _time_mean_rmse(mean, truth, burn_in) if truth is not None else math.nan
-        spread = float(np.mean(np.sqrt(np.mean(var, axis=1))[burn_in:]))
-        valid = None
-        if model is not None and (i % skill_every == 0 or i == iterations):
-            skill = surrogate_skill(surrogate, model, key=k_skill, **(skill_options or {}))
-            valid = skill["valid_time"]
-        records.append(IterationRecord(i, rmse_a, spread, float(loss), history.epochs_run,
-                                       valid, t1 - t0, t2 - t1))
-        current, variance = mean, var
-        weights = weights_of(var)
-        shown = "" if valid is None else f", valid time {valid:.2f} Lyapunov times"
-        say(f"iteration {i}/{iterations}: analysis RMSE {rmse_a:.3f}, spread {spread:.3f}, "
-            f"training loss {loss:.4g}{shown} ({t1 - t0:.1f} s training, {t2 - t1:.1f} s DA)")
-        if ckpt is not None:
-            _save_checkpoint(ckpt, i, surrogate, current, variance, records)
-    if model is not None and skill is None:  # resumed after the last iteration
-        k_skill = jax.random.split(jax.random.fold_in(key, iterations), 4)[3]
-        skill = surrogate_skill(surrogate, model, key=k_skill, **(skill_options or {}))
-    return IterativeResult(surrogate, current, variance, rmse_interp, records, skill,
-                           resumed_from=start)
+        return mean, var
 
 
-_LATEST = "latest.json"
-
-
-def _save_checkpoint(path: Path, i, surrogate, current, variance, records) -> None:
-    """Write iteration ``i`` into ``path/iteration_<i>/``, then point ``latest.json`` at it.
-
-    ``latest.json`` is replaced atomically after the iteration's files are complete, so an
-    interruption at any moment leaves the previous iteration readable.
-    """
-    folder = path / f"iteration_{i:03d}"
-    folder.mkdir(parents=True, exist_ok=True)
-    eqx.tree_serialise_leaves(folder / "surrogate.eqx", surrogate)
-    np.savez(folder / "analysis.npz", analysis=current, variance=variance)
-    (folder / "iterations.json").write_text(
-        json.dumps([dataclasses.asdict(r) for r in records], indent=1))
-    tmp = path / (_LATEST + ".tmp")
-    tmp.write_text(json.dumps({"iteration": i, "folder": folder.name}))
-    os.replace(tmp, path / _LATEST)
-    previous = path / f"iteration_{i - 1:03d}"
-    if previous.is_dir():  # keep the latest only: a full run's analyses are 25 MB each
-        for f in previous.iterdir():
-            f.unlink()
-        previous.rmdir()
-
-
-def _load_checkpoint(path: Path, surrogate):
-    """``(iteration, surrogate, analysis, variance, records)`` of the latest iteration
-    written under ``path``, or None."""
-    latest = path / _LATEST
-    if not latest.is_file():
-        return None
-    pointer = json.loads(latest.read_text())
-    folder = path / pointer["folder"]
-    records = [IterationRecord(**r) for r in json.loads((folder / "iterations.json").read_text())]
-    arrays = np.load(folder / "analysis.npz")
-    surrogate = eqx.tree_deserialise_leaves(folder / "surrogate.eqx", surrogate)
-    return pointer["iteration"], surrogate, arrays["analysis"], arrays["variance"], records
+@eqx.filter_jit
+def _run_filter(method, surrogate, observations, ens0, key, truth):
+    return assimilate(surrogate, observations, method, ens0, key=key, truth=truth,
+                      save=Save(ensembles=True))

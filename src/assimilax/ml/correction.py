@@ -11,7 +11,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..models import AbstractIntegrator, AbstractModel
 from ..observations import Grid
-from .emulator import _check_mode, _net_out
+from .emulator import check_mode, net_output
 
 
 def _tendency_or_none(model: AbstractModel) -> str | None:
@@ -85,7 +85,7 @@ class Corrected(_WrappedModel):
     mode: str = eqx.field(static=True, default="tendency")
 
     def __check_init__(self):
-        _check_mode("Corrected", self.mode)
+        check_mode("Corrected", self.mode)
         if not isinstance(self.model, AbstractModel):
             raise TypeError(f"Corrected: model must be an AbstractModel, got {self.model!r}.")
         if self.mode == "tendency":
@@ -110,13 +110,13 @@ class Corrected(_WrappedModel):
                 "Corrected: tendency() is defined only in mode='tendency'; a resolvent "
                 "correction acts on whole steps."
             )
-        return self.model.tendency(x) + _net_out(self.net, x)
+        return self.model.tendency(x) + net_output(self.net, x)
 
     def step(self, x: Float[Array, " state"]) -> Float[Array, " state"]:
         """One model step of the corrected dynamics."""
         if self.mode == "tendency":
             return self.model.integrator.step(self.tendency, x, self.model.dt)
-        return self.model.step(x) + _net_out(self.net, x)
+        return self.model.step(x) + net_output(self.net, x)
 
 
 class SurrogateGradient(_WrappedModel):

@@ -16,7 +16,7 @@ _MODES = ("tendency", "resolvent")
 _RK4 = RK4()
 
 
-def _check_mode(owner: str, mode: str) -> None:
+def check_mode(owner: str, mode: str) -> None:
     if mode not in _MODES:
         raise ValueError(
             f"{owner}: mode must be one of {_MODES!r}, got {mode!r}. 'tendency': the net "
@@ -25,7 +25,7 @@ def _check_mode(owner: str, mode: str) -> None:
         )
 
 
-def _net_out(net: Callable, x: Float[Array, " state"]) -> Float[Array, " state"]:
+def net_output(net: Callable, x: Float[Array, " state"]) -> Float[Array, " state"]:
     """``net(x)`` cast back to the state's dtype (nets may compute in float32)."""
     return jnp.asarray(net(x)).astype(x.dtype)
 
@@ -104,7 +104,7 @@ class Emulator(AbstractModel):
         self.n = state_size
 
     def __check_init__(self):
-        _check_mode("Emulator", self.mode)
+        check_mode("Emulator", self.mode)
         if not isinstance(self.n, int) or isinstance(self.n, bool) or self.n < 1:
             raise ValueError(f"Emulator: state_size must be a positive int, got {self.n!r}.")
         if isinstance(self.dt, (int, float)) and not self.dt > 0:
@@ -125,10 +125,10 @@ class Emulator(AbstractModel):
                 "Emulator: tendency() is defined only in mode='tendency'; a resolvent "
                 "emulator predicts whole-step increments."
             )
-        return _net_out(self.net, x)
+        return net_output(self.net, x)
 
     def step(self, x: Float[Array, " state"]) -> Float[Array, " state"]:
         """One model step: ``integrator(net, x, dt)`` or ``x + net(x)``."""
         if self.mode == "tendency":
             return self.integrator.step(self.tendency, x, self.dt)
-        return x + _net_out(self.net, x)
+        return x + net_output(self.net, x)

@@ -1,18 +1,18 @@
 """Minibatch training of equinox models: one jitted ``lax.scan`` per epoch.
 
 ``fit(model, loss_fn, data, key=...)`` trains the floating-point arrays of ``model`` with an
-optax optimiser, with optional validation, early stopping, checkpoint/resume and a progress
-bar. See ``docs/ml/training.md``.
+optax optimiser, with optional validation, early stopping, resume and a progress bar. No
+file is touched here: ``fit`` hands a :class:`FitState` to ``on_checkpoint`` and continues
+from one given as ``resume``; the application ring writes and reads them
+(:func:`assimilax.io.write_fit_state`, :func:`assimilax.io.read_fit_state`). See
+``docs/ml/training.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import equinox as eqx
@@ -22,10 +22,7 @@ import numpy as np
 import optax
 from jaxtyping import PRNGKeyArray, PyTree
 
-__all__ = ["History", "NonFiniteLossError", "fit"]
-
-_STATE_FILE = "state.eqx"
-_META_FILE = "state.json"
+__all__ = ["FitState", "History", "NonFiniteLossError", "fit"]
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -78,6 +75,61 @@ class History:
         return cls(**d)
 
 
+@dataclasses.dataclass(frozen=True)
+class FitState:
+    """Everything :func:`fit` needs to continue an interrupted training, as plain data.
+
+    Handed to ``on_checkpoint`` every ``checkpoint_every`` epochs and at the end; passed
+    back as ``resume``, the training continues bit-identically (same model, data, key,
+    batch size and optimiser). The arrays are the leaves, in ``jax.tree.leaves`` order,
+    of the trained parameters, the optimiser state and the best parameters so far:
+    ``fit`` restores their structure from its own ``model`` and ``optimizer``, so a state
+    read back from ``.npz`` and JSON needs no template.
+
+    Attributes:
+        params: leaves of the trained parameters.
+        opt_state: leaves of the optimiser state.
+        best_params: leaves of the parameters of the best validation epoch.
+        epochs_done: epochs completed.
+        history: the :class:`History` so far.
+        best_val: the best validation loss (None: none yet).
+        since_best: epochs since the best validation loss.
+        finished_early: training had stopped (early stopping or the callback).
+        fingerprint: the sizes and the key of the run (``n_train``, ``n_val``,
+            ``batch_size``, ``key``), checked on resume.
+    """
+
+    params: tuple[Any, ...]
+    opt_state: tuple[Any, ...]
+    best_params: tuple[Any, ...]
+    epochs_done: int
+    history: History
+    best_val: float | None
+    since_best: int
+    finished_early: bool
+    fingerprint: dict[str, Any]
+
+
+def _leaves(tree) -> tuple[Any, ...]:
+    return tuple(jax.tree.leaves(tree))
+
+
+def _restore(like, leaves, what: str):
+    """``leaves`` in the structure of ``like``, as JAX arrays, after checking them."""
+    want = jax.tree.leaves(like)
+    leaves = list(leaves)
+    if len(leaves) != len(want):
+        raise ValueError(f"fit: cannot resume: the state holds {len(leaves)} arrays of "
+                         f"{what}, this model and optimiser have {len(want)}.")
+    for i, (got, ref) in enumerate(zip(leaves, want, strict=True)):
+        got_shape, got_dtype = np.shape(got), np.asarray(got).dtype
+        if got_shape != np.shape(ref) or got_dtype != np.asarray(ref).dtype:
+            raise ValueError(f"fit: cannot resume: array {i} of {what} is {got_dtype}"
+                             f"{list(got_shape)} in the state, {np.asarray(ref).dtype}"
+                             f"{list(np.shape(ref))} here.")
+    return jax.tree.unflatten(jax.tree.structure(like), [jnp.asarray(a) for a in leaves])
+
+
 def _validate_data(data, name: str) -> tuple[list, Any, int]:
     leaves, treedef = jax.tree_util.tree_flatten(data)
     if not leaves:
@@ -122,9 +174,9 @@ def fit(
     validation_fraction: float = 0.0,
     validation_data: PyTree | None = None,
     patience: int | None = None,
-    checkpoint: str | os.PathLike | None = None,
+    on_checkpoint: Callable[[FitState], None] | None = None,
     checkpoint_every: int = 1,
-    resume: bool = False,
+    resume: FitState | None = None,
     progress: bool = True,
     callback: Callable[[int, PyTree, History], bool | None] | None = None,
     filter_spec: PyTree | Callable[[Any], bool] = eqx.is_inexact_array,
@@ -136,8 +188,8 @@ def fit(
     last partial batch is dropped; it changes from epoch to epoch since the permutation
     does) and runs them in ONE jitted ``lax.scan``: loss and gradient
     (``eqx.filter_value_and_grad``), optax update. Between epochs, Python only records the
-    losses, evaluates the validation loss, checks early stopping, saves checkpoints and
-    updates the progress bar.
+    losses, evaluates the validation loss, checks early stopping, hands checkpoints to
+    ``on_checkpoint`` and updates the progress bar.
 
     Args:
         model: an equinox module (any pytree). The leaves selected by ``filter_spec``
@@ -154,7 +206,8 @@ def fit(
         optimizer: an optax transformation; default ``optax.adam(1e-3)``. Learning-rate
             schedules go inside it, e.g. ``optax.adam(optax.cosine_decay_schedule(1e-3,
             steps))``: they count optimiser steps (minibatches) through the optimiser
-            state, which is checkpointed, so a resumed run continues the schedule.
+            state, which is in the :class:`FitState`, so a resumed run continues the
+            schedule.
         epochs: total number of epochs (counting those before a resume).
         batch_size: samples per minibatch; at most the number of training samples.
         validation_fraction: share of the samples held out for validation: the LAST
@@ -165,15 +218,13 @@ def fit(
         patience: early stopping: stop when the validation loss has not improved for
             ``patience`` epochs, and return the model of the best epoch. Needs
             validation data.
-        checkpoint: directory for checkpoints, or None. Written every
-            ``checkpoint_every`` epochs and at the end: ``state.eqx`` (model, optimiser
-            state and best model, by ``eqx.tree_serialise_leaves``) and ``state.json``
-            (epochs done, history, early-stopping state, the key, sizes). Files are
-            replaced atomically. Without ``resume`` an existing checkpoint is overwritten.
-        checkpoint_every: epochs between checkpoints.
-        resume: continue from ``checkpoint`` if it holds one (else start afresh). The
-            model, data, key, batch size and optimiser must be those of the interrupted
-            run; the result is then bit-identical to an uninterrupted run.
+        on_checkpoint: called with a :class:`FitState` every ``checkpoint_every`` epochs
+            and when training ends (e.g. ``lambda s: assimilax.io.write_fit_state(dir,
+            s)``: the application ring writes it; nothing is written here).
+        checkpoint_every: epochs between two calls of ``on_checkpoint``.
+        resume: a :class:`FitState` of an interrupted run (``None``: start afresh). The
+            model, data, key, batch size and optimiser must be those of that run; the
+            result is then bit-identical to an uninterrupted run.
         progress: show a ``rich`` progress bar with the epoch and current losses (rich is
             imported only then). ``False`` is silent.
         callback: called after each epoch as ``callback(epoch, model, history)``; returning
@@ -187,7 +238,7 @@ def fit(
 
     Raises:
         ValueError: inconsistent ``data`` shapes or arguments (the message names the
-            argument and the fix).
+            argument and the fix), or a ``resume`` state of another run.
         NonFiniteLossError: a minibatch loss or gradient was NaN or infinite. The update of
             that batch was skipped inside the scan, the epoch finished, then this error is
             raised naming the epoch, the batch and its samples.
@@ -212,9 +263,6 @@ def fit(
                 "fit: early stopping (`patience`) needs validation data; set "
                 "`validation_fraction` (e.g. 0.2) or pass `validation_data`."
             )
-    if resume and checkpoint is None:
-        raise ValueError("fit: `resume=True` needs a `checkpoint` directory.")
-
     # Split off the validation set.
     if validation_fraction > 0:
         n_val = max(1, round(validation_fraction * n_samples))
@@ -276,43 +324,37 @@ def fit(
     best_val = math.inf
     since_best = 0
     start = 0
-    ckpt = Path(checkpoint) if checkpoint is not None else None
     key_data = np.asarray(jax.random.key_data(key)).ravel().tolist() if _is_typed_key(key) \
         else np.asarray(key).ravel().tolist()
     fingerprint = {"n_train": n_train, "n_val": n_val, "batch_size": int(batch_size),
                    "key": key_data}
-    if resume and (ckpt / _META_FILE).exists():
-        meta = json.loads((ckpt / _META_FILE).read_text())
+    if resume is not None:
         for k, v in fingerprint.items():
-            if meta["fingerprint"].get(k) != v:
+            if resume.fingerprint.get(k) != v:
                 raise ValueError(
-                    f"fit: cannot resume from {ckpt}: it was written with "
-                    f"{k}={meta['fingerprint'].get(k)!r}, "
+                    f"fit: cannot resume: the state was written with "
+                    f"{k}={resume.fingerprint.get(k)!r}, "
                     f"this call has {k}={v!r}. Pass the same data, key and batch_size, or "
-                    "resume=False to start afresh."
+                    "resume=None to start afresh."
                 )
-        params, opt_state, best_params = eqx.tree_deserialise_leaves(
-            ckpt / _STATE_FILE, (params, opt_state, best_params)
-        )
-        history = History.from_dict(meta["history"])
-        best_val = meta["best_val"] if meta["best_val"] is not None else math.inf
-        since_best = meta["since_best"]
-        start = meta["epochs_done"]
-        if meta.get("finished_early"):
+        params = _restore(params, resume.params, "the parameters")
+        opt_state = _restore(opt_state, resume.opt_state, "the optimiser state")
+        best_params = _restore(params, resume.best_params, "the best parameters")
+        history = History.from_dict(dataclasses.asdict(resume.history))
+        best_val = resume.best_val if resume.best_val is not None else math.inf
+        since_best = resume.since_best
+        start = resume.epochs_done
+        if resume.finished_early:
             start = max(start, epochs)  # an early-stopped run stays stopped
 
-    def save(epochs_done: int, finished_early: bool = False):
-        ckpt.mkdir(parents=True, exist_ok=True)
-        tmp = ckpt / (_STATE_FILE + ".tmp")
-        eqx.tree_serialise_leaves(tmp, (params, opt_state, best_params))
-        os.replace(tmp, ckpt / _STATE_FILE)
-        meta = {"epochs_done": epochs_done, "history": history.to_dict(),
-                "best_val": best_val if math.isfinite(best_val) else None,
-                "since_best": since_best, "finished_early": finished_early,
-                "fingerprint": fingerprint}
-        tmp = ckpt / (_META_FILE + ".tmp")
-        tmp.write_text(json.dumps(meta, indent=1))
-        os.replace(tmp, ckpt / _META_FILE)
+    def hand_over(epochs_done: int, finished_early: bool = False):
+        on_checkpoint(FitState(
+            params=_leaves(params), opt_state=_leaves(opt_state),
+            best_params=_leaves(best_params), epochs_done=epochs_done,
+            history=History.from_dict(history.to_dict()),
+            best_val=best_val if math.isfinite(best_val) else None,
+            since_best=since_best, finished_early=finished_early,
+            fingerprint=dict(fingerprint)))
 
     bar = _Progress(epochs, start) if progress and start < epochs else None
     stop = False
@@ -346,9 +388,9 @@ def fit(
                 history.stopped_early = stop = True
             if bar is not None:
                 bar.update(epoch, history)
-            if ckpt is not None and (stop or epoch + 1 == epochs
-                                     or (epoch + 1) % checkpoint_every == 0):
-                save(epoch + 1, finished_early=stop)
+            if on_checkpoint is not None and (stop or epoch + 1 == epochs
+                                              or (epoch + 1) % checkpoint_every == 0):
+                hand_over(epoch + 1, finished_early=stop)
             if stop:
                 break
     finally:

@@ -22,7 +22,7 @@ Refs: Brajard, Carrassi, Bocquet & Bertino (2020), J. Comput. Sci. 44, 101171,
 doi:10.1016/j.jocs.2020.101171.
 """
 
-from .._config import Config
+from ..config import Config
 from ._common import experiment
 from ._preset import Claim, Member, Preset
 

@@ -12,6 +12,7 @@ from ._autoencoder import ConvEncoder1d as ConvEncoder1d
 from ._brajard import BrajardCNN as BrajardCNN
 from ._conv import PeriodicCNN as PeriodicCNN
 from ._conv import PeriodicConv1d as PeriodicConv1d
+from ._deep_emulator import DeepEmulatorCNN as DeepEmulatorCNN
 from ._mlp import MLP as MLP
 from ._standardized import Standardized as Standardized
 from ._unet import UNet2d as UNet2d
@@ -21,6 +22,7 @@ __all__ = [
     "BrajardCNN",
     "ConvDecoder1d",
     "ConvEncoder1d",
+    "DeepEmulatorCNN",
     "MLP",
     "PeriodicCNN",
     "PeriodicConv1d",
