@@ -14,8 +14,8 @@ import math
 
 import pytest
 import xarray as xr
-from _cli_helpers import cli, finish
 
+from _cli_helpers import cli, finish
 from assimilax.io import dumps_toml
 
 pytestmark = pytest.mark.slow

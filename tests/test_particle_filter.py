@@ -200,6 +200,50 @@ def test_resampling_and_jitter_only_duplicates(l63_twin):
     assert np.all(np.abs(np.asarray(new_all.particles) - P).max(axis=1) > 0)
 
 
+def test_one_resampling_cycle_is_dappers_partfilt(l63_twin):
+    """One cycle against DAPPER 1.7.1 ``PartFilt.assimilate`` written out in NumPy with the
+    cycle's own draws: reweight the prior weights, kernel h^2 C from the *posterior*
+    weights on the *forecast* particles (raw_C12: weighted mean, unbiased by
+    1/(1 - 1/N_eff)), h = reg N^(-1/(M+4)) applied once, systematic resampling
+    searchsorted(cumsum(w), U + j/N), uniform weights after, jitter on the duplicates only.
+    The jitter is Z R with R^T R = h^2 C; R is unique up to the signs of its rows, so the
+    jitter of the duplicates, whitened by the Cholesky factor, must be the cycle's Gaussian
+    draws up to the signs of their columns."""
+    tw = l63_twin
+    N, M, reg = 30, 3, 2.4
+    w0 = np.asarray(jax.random.uniform(jax.random.PRNGKey(5), (N,))) + 0.2
+    w0 /= w0.sum()
+    window = Window(tw.observations.y[:1], tw.observations.mask[:1], Full(3),
+                    DiagonalNoise(math.sqrt(2.0)), 25)
+    key = jax.random.PRNGKey(4)
+    new, est = PartFilt(reg=reg, NER=1.0).cycle(
+        L63, ParticleState(tw.ensemble0, jnp.asarray(w0)), window, key=key)
+    # DAPPER, by hand.
+    Ef = np.asarray(forecast_ensemble(L63, tw.ensemble0, 25))
+    y = np.asarray(tw.observations.y[0])
+    logw = np.log(w0) - 0.5 * np.sum((y - Ef) ** 2 / 2.0, axis=1)
+    w = np.exp(logw - logw.max())
+    w /= w.sum()
+    np.testing.assert_allclose(est.series["weights"][0], w, rtol=1e-10)
+    np.testing.assert_allclose(est.analysis[0], Ef, atol=1e-12)  # recorded before resampling
+    mu = w @ Ef
+    C = (1 / (1 - np.sum(w**2))) * (Ef - mu).T @ ((Ef - mu) * w[:, None])
+    h = reg * N ** (-1 / (M + 4))
+    _, k_res, k_jit = jax.random.split(key, 3)
+    U = float(jax.random.uniform(k_res, (), jnp.float64)) / N
+    idx = np.searchsorted(np.cumsum(w), U + np.arange(N) / N)
+    dups = (idx == np.roll(idx, 1)) | (idx == np.roll(idx, -1))
+    assert 0 < dups.sum() < N
+    np.testing.assert_allclose(new.weights, np.full(N, 1 / N), rtol=1e-12)
+    P = np.asarray(new.particles)
+    np.testing.assert_allclose(P[~dups], Ef[idx][~dups], atol=1e-12)
+    L = np.linalg.cholesky(h**2 * C)  # h^2 C = L L^T
+    z = np.linalg.solve(L, (P - Ef[idx])[dups].T).T
+    Z = np.asarray(jax.random.normal(k_jit, (N, M), jnp.float64))[dups]
+    signs = np.sign(np.sum(z * Z, axis=0))
+    np.testing.assert_allclose(z, Z * signs, rtol=1e-8, atol=1e-8)
+
+
 def test_fully_masked_time_keeps_the_weights(l63_twin):
     tw = l63_twin
     w = jax.random.uniform(jax.random.PRNGKey(3), (30,)) + 0.5

@@ -8,6 +8,7 @@ numbers are tested in tests/test_emulator_4dvar.py), except in a ``slow`` test.
 import json
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 from rich.console import Console
@@ -266,3 +267,16 @@ def test_example_config_is_the_quick_preset():
     path = Path(__file__).parents[1] / "examples" / "brajard2020_quick.toml"
     quick = brajard_config(steps=4000, iterations=15)
     assert load_config(path).to_dict() == quick.to_dict()
+
+
+def test_the_trained_surrogate_is_saved_and_loads_from_the_run_directory(iterative):
+    from assimilax.experiments import load_network
+    from assimilax.ml import Emulator
+
+    _, out, _ = iterative
+    surrogate = load_network(out, "surrogate")
+    assert isinstance(surrogate, Emulator)
+    x = jnp.linspace(-3.0, 3.0, surrogate.state_size)
+    assert jnp.all(jnp.isfinite(surrogate.step(x)))
+    with pytest.raises(FileNotFoundError, match="no network"):
+        load_network(out, "emulator")

@@ -15,8 +15,8 @@ from . import variational as variational
 from ._base import AbstractEnsembleFilter as AbstractEnsembleFilter
 from ._base import AbstractTransformFilter as AbstractTransformFilter
 from ._base import EnsembleSpace as EnsembleSpace
-from ._base import mean_transform as mean_transform
 from ._base import ensemble_space as ensemble_space
+from ._base import mean_transform as mean_transform
 from ._baselines import Climatology as Climatology
 from ._baselines import OptInterp as OptInterp
 from ._linalg import AbstractInvSqrt as AbstractInvSqrt

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from ._provenance import git_commit as git_commit
     from ._provenance import package_versions as package_versions
     from ._run import run as run
+    from ._run_hybrid import load_network as load_network
     from ._rundir import RunDirError as RunDirError
     from ._runtime import configure_runtime as configure_runtime
     from ._summary import Summary as Summary
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "Experiment": "_build",
+    "load_network": "_run_hybrid",
     "Setup": "_build",
     "build": "_build",
     "build_inflation": "_build",

@@ -64,6 +64,9 @@ class HybridOutcome:
             per-window RMSEs, training histories).
         arrays: arrays for ``results.nc`` (truth, analyses, series).
         seconds: wall time of the run.
+        networks: the trained networks by name (``"surrogate"``, ``"emulator"``), saved in
+            the run directory and rebuilt by :func:`network_skeletons` +
+            :func:`assimilax.experiments.load_network`.
     """
 
     statistics: dict[str, float | None]
@@ -72,6 +75,7 @@ class HybridOutcome:
     details: dict[str, Any]
     arrays: dict[str, np.ndarray]
     seconds: float = 0.0
+    networks: dict[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _finite(value) -> float | None:
@@ -244,7 +248,8 @@ def _iterative(config: Config, *, progress, log, checkpoint) -> HybridOutcome:
     }
     details = {"hybrid": "iterative_emulation", **result.summary()}
     ci95 = dict.fromkeys(statistics)
-    return HybridOutcome(statistics, ci95, notes, details, arrays)
+    return HybridOutcome(statistics, ci95, notes, details, arrays,
+                         networks={"surrogate": result.surrogate})
 
 
 # ----------------------------------------------------------------------------- 4D-Var
@@ -443,4 +448,44 @@ def _emulator_4dvar(config: Config, *, progress, log) -> HybridOutcome:
             "n": config.model.n, "forcing": config.model.forcing, "dt": config.model.dt,
         },
     }
-    return HybridOutcome(statistics, ci95, notes, details, arrays)
+    return HybridOutcome(statistics, ci95, notes, details, arrays,
+                         networks={"emulator": out.emulator})
+
+
+def network_skeletons(config: Config) -> dict[str, Any]:
+    """The untrained networks of a hybrid config, in the structure its run saves them.
+
+    What :func:`assimilax.experiments.load_network` reads a saved network into: built by
+    the same code path as the run (``iterative_emulation``: the surrogate of the method's
+    ``init`` on the run's twin, whose input normalisation comes from the interpolation;
+    ``emulator_4dvar``: the emulator around the ``[ml]`` network), so a network is stored
+    as its leaves alone and its skeleton comes from the config.
+    """
+    h = config.hybrid
+    if h is None:
+        return {}
+    ml = config.ml_resolved
+    exp = config.experiment
+    key = jax.random.key(exp.seed)
+    if isinstance(h, IterativeEmulationConfig):
+        xp = build(config)
+        setup = xp.setup
+        twin = _simulate(
+            setup.truth_model, setup.operator, setup.noise, cycles=exp.cycles, every_steps=1,
+            ensemble_size=config.method.ensemble_size, key=key,
+            spinup_steps=setup.spinup_steps, initial_std=exp.initial_std,
+        )
+        net = None
+        if ml.network == "deep_emulator_cnn":
+            net = DeepEmulatorCNN(key=jax.random.fold_in(key, 1), ks3_widths=ml.widths)
+        method = iterative_method(config, xp.method)
+        start = method.init(twin.observations, key=twin_keys(key)["assimilation"],
+                            dt=config.model.dt, net=net, truth=twin.truth)
+        return {"surrogate": start.surrogate}
+    model = build(config).setup.model
+    if ml.network == "deep_emulator_cnn":
+        net = DeepEmulatorCNN(key=jax.random.fold_in(key, 1), ks3_widths=ml.widths)
+    else:
+        net = BrajardCNN(key=jax.random.fold_in(key, 1), bilinear_filters=ml.widths[0],
+                         hidden_filters=tuple(ml.widths[1:]))
+    return {"emulator": Emulator(net, model.dt, mode="tendency", state_size=model.state_size)}

@@ -32,13 +32,13 @@ from ..hybrid import DivergedIterationError
 from ..metrics import time_mean_ci
 from ._build import build
 from ._divergence import DivergenceError
-from ._hybrid import HybridOutcome, run_hybrid
+from ._hybrid import HybridOutcome, network_skeletons, run_hybrid
 from ._provenance import git_commit, package_versions
 from ._reduce import time_mean
 from ._runtime import configure_runtime
 from ._summary import Summary
 from ._twin import climatological_rms
-from .config import Config, IterativeEmulationConfig
+from .config import Config, IterativeEmulationConfig, load_config
 
 _names = rio.names
 
@@ -125,6 +125,8 @@ def run_hybrid_experiment(
     else:
         dataset = _windows_dataset(config, outcome, provenance)
     rio.write_results(out_dir / _names.RESULTS_FILE, dataset)
+    for name, network in outcome.networks.items():  # load_network(out_dir, name) reads them
+        rio.write_network(out_dir / rio.NETWORKS_DIR / f"{name}.eqx", network)
     plotting.plot_run(out_dir)
 
     wall = time.perf_counter() - t_start
@@ -230,3 +232,23 @@ def _windows_dataset(config: Config, outcome: HybridOutcome, provenance: dict):
         coords={_names.WINDOW: h.burn_in_windows + np.arange(scored)},
         global_attrs={**provenance, "burn_in_windows": h.burn_in_windows, "window_steps": h.window},
     )
+
+
+def load_network(out_dir: str | Path, name: str):
+    """A network trained by the hybrid run in ``out_dir`` (``"surrogate"`` of
+    ``iterative_emulation``, ``"emulator"`` of ``emulator_4dvar``).
+
+    Its leaves come from ``out_dir/networks/<name>.eqx``; its skeleton is rebuilt from the
+    run's ``config.toml`` (:func:`assimilax.experiments._hybrid.network_skeletons`).
+
+    Raises:
+        FileNotFoundError: the run saved no network of that name.
+    """
+    out_dir = Path(out_dir)
+    path = out_dir / rio.NETWORKS_DIR / f"{name}.eqx"
+    if not path.is_file():
+        there = sorted(p.stem for p in (out_dir / rio.NETWORKS_DIR).glob("*.eqx"))
+        raise FileNotFoundError(f"{out_dir} holds no network {name!r} (it has: "
+                                f"{', '.join(there) or 'none'}).")
+    config = load_config(out_dir / _names.CONFIG_FILE)
+    return rio.read_network(path, network_skeletons(config)[name])

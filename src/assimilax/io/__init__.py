@@ -7,10 +7,13 @@ The only package that touches xarray and netCDF; dimension and file names live i
 
 from . import _names as names
 from . import _sweep_store as sweep_store
+from ._checkpoints import NETWORKS_DIR as NETWORKS_DIR
 from ._checkpoints import StepCheckpoint as StepCheckpoint
 from ._checkpoints import read_fit_state as read_fit_state
+from ._checkpoints import read_network as read_network
 from ._checkpoints import read_step as read_step
 from ._checkpoints import write_fit_state as write_fit_state
+from ._checkpoints import write_network as write_network
 from ._checkpoints import write_step as write_step
 from ._files import read_json as read_json
 from ._files import write_json as write_json
@@ -49,6 +52,9 @@ __all__ = [
     "write_json",
     "write_results",
     "write_step",
+    "write_network",
+    "read_network",
+    "NETWORKS_DIR",
     "write_sweep_points",
     "write_text_atomic",
 ]

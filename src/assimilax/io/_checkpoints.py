@@ -166,3 +166,27 @@ def read_step(directory: str | os.PathLike, *, like: PyTree = None) -> StepCheck
         arrays = {k: data[k] for k in data.files}
     meta = json.loads((folder / _META_FILE).read_text(encoding="utf-8"))
     return StepCheckpoint(pointer["step"], tree, arrays, meta)
+
+
+NETWORKS_DIR = "networks"
+"""The folder of a run directory that holds its trained networks, ``<name>.eqx`` each."""
+
+
+def write_network(path: str | os.PathLike, network: Any) -> None:
+    """Write a trained network (any equinox module) by ``eqx.tree_serialise_leaves``,
+    atomically (written aside, then renamed). Its structure is not stored: it is rebuilt
+    from the run's config (:func:`assimilax.experiments.load_network`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        eqx.tree_serialise_leaves(tmp, network)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def read_network(path: str | os.PathLike, like: Any) -> Any:
+    """A network written by :func:`write_network`, in the structure of ``like``."""
+    return eqx.tree_deserialise_leaves(Path(path), like)

@@ -72,7 +72,8 @@ class ETKF(AbstractTransformFilter):
     With a Haar rotation and an inflation that commutes with it (none, multiplicative,
     RTPS: ``inflation.commutes_with_rotation``), and ``fuse_rotation`` (default), the
     square root and the rotation are drawn together (:func:`etkf_haar_analysis`): equal
-    in distribution, cheaper, but not the same members for the same key as the two-step path (``fuse_rotation=False``), which
+    in distribution, cheaper, but not the same members for the same key as the two-step
+    path (``fuse_rotation=False``), which
     is what the LETKF without localization reproduces exactly.
 
     Refs: Bishop et al. (2001), Mon. Wea. Rev.; Hunt et al. (2007), Physica D;

