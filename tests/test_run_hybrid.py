@@ -149,14 +149,14 @@ def test_finished_run_is_reused(iterative):
 
 def test_different_config_is_refused(iterative, tmp_path):
     _, out, _ = iterative
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     other = tmp_path / "other.toml"
     other.write_text(iterative_config(hybrid__iterations=3).to_toml())
     result = invoke("run", other, "--out", out)
     assert result.exit_code == 2
     assert "holds a run of a different configuration" in result.output
     assert "[hybrid] iterations: 2 there, 3 here" in result.output
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
 
 
 def test_summary_table_shows_the_hybrid(iterative):

@@ -174,8 +174,10 @@ def iterative_method(config: Config, method: AbstractMethod) -> hybrid.Iterative
     )
 
 
-def _iterative(config: Config, *, progress, log, checkpoint) -> HybridOutcome:
-    h: IterativeEmulationConfig = config.hybrid
+def _iterative_parts(config: Config):
+    """``(setup, twin, net, method, key)`` of an ``iterative_emulation`` config: its twin
+    (one model step between observations), the ``[ml]`` network (``None``: the method's
+    default), the method, and the run's key."""
     ml = config.ml_resolved
     exp = config.experiment
     xp = build(config)
@@ -189,7 +191,12 @@ def _iterative(config: Config, *, progress, log, checkpoint) -> HybridOutcome:
     net = None
     if ml.network == "deep_emulator_cnn":
         net = DeepEmulatorCNN(key=jax.random.fold_in(key, 1), ks3_widths=ml.widths)
-    method = iterative_method(config, xp.method)
+    return setup, twin, net, iterative_method(config, xp.method), key
+
+
+def _iterative(config: Config, *, progress, log, checkpoint) -> HybridOutcome:
+    h: IterativeEmulationConfig = config.hybrid
+    setup, twin, net, method, key = _iterative_parts(config)
     run_key, dt = twin_keys(key)["assimilation"], config.model.dt
     on_iteration = resume = None
     if checkpoint is not None:
@@ -468,17 +475,7 @@ def network_skeletons(config: Config) -> dict[str, Any]:
     exp = config.experiment
     key = jax.random.key(exp.seed)
     if isinstance(h, IterativeEmulationConfig):
-        xp = build(config)
-        setup = xp.setup
-        twin = _simulate(
-            setup.truth_model, setup.operator, setup.noise, cycles=exp.cycles, every_steps=1,
-            ensemble_size=config.method.ensemble_size, key=key,
-            spinup_steps=setup.spinup_steps, initial_std=exp.initial_std,
-        )
-        net = None
-        if ml.network == "deep_emulator_cnn":
-            net = DeepEmulatorCNN(key=jax.random.fold_in(key, 1), ks3_widths=ml.widths)
-        method = iterative_method(config, xp.method)
+        _, twin, net, method, key = _iterative_parts(config)
         start = method.init(twin.observations, key=twin_keys(key)["assimilation"],
                             dt=config.model.dt, net=net, truth=twin.truth)
         return {"surrogate": start.surrogate}
