@@ -365,11 +365,7 @@ def emulator_4dvar_experiment(
     seconds: dict[str, float] = {}
     history = None
     if emulator is None:
-        if ml.network == "deep_emulator_cnn":
-            net = DeepEmulatorCNN(key=jax.random.fold_in(key, 1), ks3_widths=ml.widths)
-        else:
-            net = BrajardCNN(key=jax.random.fold_in(key, 1), bilinear_filters=ml.widths[0],
-                             hidden_filters=tuple(ml.widths[1:]))
+        net = _emulator_net(ml, key)
         t0 = time.perf_counter()
         xs, ys = hybrid.training_pairs(model, key=k_data, n_samples=h.training_samples,
                                        n_trajectories=TRAINING_TRAJECTORIES,
@@ -480,9 +476,13 @@ def network_skeletons(config: Config) -> dict[str, Any]:
                             dt=config.model.dt, net=net, truth=twin.truth)
         return {"surrogate": start.surrogate}
     model = build(config).setup.model
-    if ml.network == "deep_emulator_cnn":
-        net = DeepEmulatorCNN(key=jax.random.fold_in(key, 1), ks3_widths=ml.widths)
-    else:
-        net = BrajardCNN(key=jax.random.fold_in(key, 1), bilinear_filters=ml.widths[0],
-                         hidden_filters=tuple(ml.widths[1:]))
+    net = _emulator_net(ml, key)
     return {"emulator": Emulator(net, model.dt, mode="tendency", state_size=model.state_size)}
+
+
+def _emulator_net(ml, key):
+    """The untrained ``[ml]`` network of ``emulator_4dvar``, from ``fold_in(key, 1)``."""
+    if ml.network == "deep_emulator_cnn":
+        return DeepEmulatorCNN(key=jax.random.fold_in(key, 1), ks3_widths=ml.widths)
+    return BrajardCNN(key=jax.random.fold_in(key, 1), bilinear_filters=ml.widths[0],
+                      hidden_filters=tuple(ml.widths[1:]))
