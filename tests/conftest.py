@@ -1,12 +1,51 @@
 """Test configuration: float64 and strict dtype promotion in every test.
 
 Set here, never at import time of the package (DESIGN.md, convention 12).
+
+Two settings keep the suite within its time and memory:
+
+- Compiled programs are cached on disk (``.cache/jax-tests`` of the checkout, or
+  ``$ASSIMILAX_COMPILATION_CACHE``), shared through the environment by the test process
+  and the ``assimilax`` processes it starts, so a program is compiled once per machine.
+- After each test module the compiled programs are released (``jax.clear_caches``):
+  every XLA CPU executable keeps memory mappings, and a process that keeps the programs
+  of the whole suite reaches the kernel's limit of 65,530 mappings and dies in the
+  compiler (a segmentation fault in ``backend_compile``); it also slows down as its
+  caches grow.
 """
 
-import jax
+import gc
+import os
+from pathlib import Path
 
-from assimilax.experiments import configure_runtime
+os.environ.setdefault("ASSIMILAX_COMPILATION_CACHE",
+                      str(Path(__file__).resolve().parents[1] / ".cache" / "jax-tests"))
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
+
+from assimilax.experiments import configure_runtime, enable_compilation_cache  # noqa: E402
 
 configure_runtime()  # float64 and the XLA CPU flags the runner uses
+enable_compilation_cache()
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Release the compiled programs of a test module once it has run."""
+    yield
+    jax.clear_caches()
+    gc.collect()
+
+
+SLOW_TIMEOUT = 1800
+"""Seconds a ``slow`` test may run (the default suite's limit is ``timeout`` of
+pyproject.toml); a test may set its own with ``@pytest.mark.timeout``."""
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))

@@ -53,5 +53,6 @@ def test_dapper_rmse_through_assimilax_sweep(case, tmp_path):
         assert not bool(ds["diverged"].any()), f"{case}: a seed diverged"
         per_seed = ds["rmse_analysis"].values
     mean = float(per_seed.mean())
+    print(f"{case}: mean {mean:.4f} over {per_seed.size} seeds, per seed {per_seed.round(4)}")
     assert low <= mean <= high, f"{case}: mean {mean:.4f} over seeds {per_seed} not in " \
                                 f"[{low:.3f}, {high:.3f}]"

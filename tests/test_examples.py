@@ -198,6 +198,7 @@ def test_example_runs_end_to_end(path, launcher):
         check_run(launcher.out(path), entry)
 
 
+@pytest.mark.slow  # a subprocess killed and resumed: the slow suite
 def test_a_variational_run_resumes_after_kill_9(tmp_path):
     """``kill -9`` a 3D-Var run after its first checkpoint, then the same command: the
     numbers are those of an uninterrupted run, with nothing missing and nothing twice."""

@@ -106,6 +106,7 @@ def test_rank_histogram_in_results(tmp_path):
     assert counts[1:-1].sum() > 0.5 * counts.sum()
 
 
+@pytest.mark.slow  # a subprocess killed and resumed: the slow suite
 def test_kill_9_and_resume_gives_the_uninterrupted_numbers(tmp_path):
     """``kill -9`` in the middle of a run, then the same command: the results equal those of
     an uninterrupted run, with nothing missing and nothing twice."""

@@ -377,6 +377,7 @@ SLOW_SWEEP = textwrap.dedent("""\
     """)
 
 
+@pytest.mark.slow  # a subprocess killed and resumed: the slow suite
 def test_kill_9_and_resume_gives_the_uninterrupted_numbers(reference, tmp_path):
     spec, _, ds = reference
     path = write_sweep(tmp_path / "small.toml")
@@ -411,6 +412,7 @@ def test_kill_9_and_resume_gives_the_uninterrupted_numbers(reference, tmp_path):
 # ----------------------------------------------------------------------------- Dask
 
 
+@pytest.mark.slow  # a cluster of worker processes: the slow suite
 def test_local_cluster_with_two_workers(reference, tmp_path):
     spec, _, ds = reference
     result = sweep(spec, tmp_path / "out", scheduler="local", workers=2, progress=False)
@@ -418,6 +420,7 @@ def test_local_cluster_with_two_workers(reference, tmp_path):
     assert_same_numbers(open_sweep(result.store), ds)
 
 
+@pytest.mark.slow  # a Dask cluster: the slow suite
 def test_scheduler_address(reference, tmp_path):
     from dask.distributed import LocalCluster
 

@@ -48,7 +48,8 @@ def fail(err: Console, message: str, code: int) -> typer.Exit:
 
 def main() -> None:
     """Console entry point of ``assimilax``."""
-    from ..experiments import configure_runtime
+    from ..experiments import configure_runtime, enable_compilation_cache
 
     configure_runtime()  # before the first JAX computation of this process
+    enable_compilation_cache()  # compiled programs kept on disk between runs
     app()

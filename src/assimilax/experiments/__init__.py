@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from ._run_hybrid import load_network as load_network
     from ._rundir import RunDirError as RunDirError
     from ._runtime import configure_runtime as configure_runtime
+    from ._runtime import enable_compilation_cache as enable_compilation_cache
     from ._summary import Summary as Summary
     from ._summary import default_out_dir as default_out_dir
     from ._summary import load_summary as load_summary
@@ -65,6 +66,7 @@ _LAZY = {
     "load_summary": "_summary",
     "run": "_run",
     "configure_runtime": "_runtime",
+    "enable_compilation_cache": "_runtime",
     "SchedulerError": "_sweep",
     "Sweep": "_sweep",
     "SweepDirError": "_sweep",

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jax
+
 from ... import __version__
 from ... import io as rio
 from .._provenance import git_commit
@@ -114,6 +116,9 @@ def reproduce(
         say(f"{head} ...")
         partial = member_dir / f"{member.name}.partial"
         run = run_member(member, log=say, checkpoint=partial)
+        # Members share no programs: release this one's, so that `reproduce --all` keeps
+        # few compiled programs (each holds memory mappings; a process has 65,530).
+        jax.clear_caches()
         rio.write_json(path, run.to_dict())
         if partial.is_dir():
             shutil.rmtree(partial)
