@@ -20,9 +20,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from _chunk_helpers import whole_and_chunked
 from assimilax.da import assimilate
 from assimilax.da._method import Window
-from assimilax.da.cycle import Save, complete_series
+from assimilax.da.cycle import Save
 from assimilax.da.kalman import kalman_filter
 from assimilax.da.particle import PartFilt, ParticleState
 from assimilax.da.particle._partfilt import (
@@ -38,7 +39,7 @@ from assimilax.da.particle._partfilt import (
 )
 from assimilax.experiments import simulate_twin
 from assimilax.models import LinearModel, Lorenz63, Lorenz96, forecast_ensemble, rollout
-from assimilax.observations import DiagonalNoise, Every, Full, Observations, observe
+from assimilax.observations import DiagonalNoise, Every, Full, observe
 
 # ---------------------------------------------------------------------------------------------
 # The parts
@@ -366,24 +367,9 @@ def test_jit_vmap_over_keys_shapes_finite(twin):
 
 def test_chunks_give_the_numbers_of_one_call(twin):
     method = PartFilt(reg=1.0, NER=0.5)
-    key = jax.random.PRNGKey(9)
-    whole = assimilate(L96, twin.observations, method, twin.ensemble0, key=key,
-                       truth=twin.truth)
-    obs = twin.observations
-    cut = 4
-
-    def part(sl):
-        return Observations(obs.operator, obs.noise, obs.y[sl], obs.mask[sl], obs.every_steps)
-
-    first = assimilate(L96, part(slice(0, cut)), method, twin.ensemble0, key=key,
-                       truth=twin.truth[:cut], finish=False)
-    second = assimilate(L96, part(slice(cut, None)), method, twin.ensemble0, key=key,
-                        truth=twin.truth[cut:], carry=first.carry, start_cycle=cut,
-                        finish=False)
-    series = {k: jnp.concatenate([first.series[k], second.series[k]]) for k in first.series}
-    series = complete_series(method, series, second.carry, twin.truth)
+    whole, chunked = whole_and_chunked(L96, twin, method, jax.random.PRNGKey(9))
     for name in ("mean_analysis", "weights", "rmse_analysis"):
-        np.testing.assert_allclose(series[name], whole.series[name], rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(chunked[name], whole[name], rtol=1e-12, atol=1e-12)
 
 
 def test_rejects_bad_hyperparameters():
