@@ -185,7 +185,7 @@ def test_show(finished, tmp_path):
     assert "ETKF (N=20, infl 1.02) on Lorenz-96" in result.output
     assert "analysis RMSE" in result.output
     result = invoke("show", tmp_path)
-    assert result.exit_code == 2 and "holds no finished run" in result.output
+    assert result.exit_code == 2 and "holds neither a run" in result.output
 
 
 @pytest.fixture(scope="module")

@@ -207,7 +207,8 @@ def test_cli_refuses_what_is_neither_run_nor_sweep(tmp_path, kind):
     assert result.exit_code == 2
     assert "nothing to plot" in result.output
     if kind == "empty":
-        assert "neither a run (results.nc) nor a sweep (sweep.zarr)" in result.output
+        assert ("neither a run (summary.json, results.nc), a sweep (sweep.zarr) nor a "
+                "reproduction (preset.json)") in result.output
         assert list(target.iterdir()) == []
 
 

@@ -387,6 +387,11 @@ def test_cli_runs_a_preset_and_writes_the_table(monkeypatch, tmp_path):
     assert f"`assimilax reproduce tiny --quick --out {tmp_path / 'run'} --table {table}`" in text
     assert f"`{(tmp_path / 'run' / 'summary.json').as_posix()}`" in text
     assert "| yes | quick |" in text
+    shown = runner.invoke(app, ["show", str(tmp_path / "run")])  # show knows a reproduction
+    assert shown.exit_code == 0, shown.output
+    assert "tiny (quick)" in shown.stdout and "holds" in shown.stdout
+    plotted = runner.invoke(app, ["plot", str(tmp_path / "run")])
+    assert plotted.exit_code == 2 and "holds a reproduction" in plotted.output
 
 
 def test_cli_exits_1_when_a_claim_fails(monkeypatch, tmp_path):

@@ -7,6 +7,7 @@ import typer
 
 from ..io import names, sweep_store
 from ._app import EXIT_BAD_INPUT, app, consoles, fail
+from ._dirs import Holds, NotAResultDirectory, what_it_holds
 
 SWEEP_STORE = sweep_store.STORE
 """What marks a sweep directory (``sweep.zarr``)."""
@@ -27,8 +28,16 @@ def plot_command(
     A sweep: heat maps of time-mean RMSE, RMSE against ensemble size per method.
     """
     stdout, stderr = consoles()
-    if (directory / SWEEP_STORE).exists():
+    try:
+        holds = what_it_holds(directory)
+    except NotAResultDirectory as exc:
+        raise fail(stderr, f"error: {exc}; nothing to plot.", EXIT_BAD_INPUT) from None
+    if holds is Holds.SWEEP:
         written = _plot_sweep(directory, stderr)
+    elif holds is Holds.REPRODUCTION:
+        raise fail(stderr, f"error: {directory} holds a reproduction, whose results are its "
+                   "claims (`assimilax show` prints them); it has no figures of its own.",
+                   EXIT_BAD_INPUT)
     elif (directory / names.RESULTS_FILE).is_file():
         from ..plotting import plot_run
 
@@ -37,10 +46,8 @@ def plot_command(
         except (OSError, ValueError) as exc:
             raise fail(stderr, f"error: cannot plot {directory}: {exc}", EXIT_BAD_INPUT) from None
     else:
-        what = "does not exist" if not directory.exists() else (
-            "is not a directory" if not directory.is_dir() else
-            f"holds neither a run ({names.RESULTS_FILE}) nor a sweep ({SWEEP_STORE})")
-        raise fail(stderr, f"error: {directory} {what}; nothing to plot.", EXIT_BAD_INPUT)
+        raise fail(stderr, f"error: {directory} holds a run without {names.RESULTS_FILE} "
+                   "(interrupted before its first write?); nothing to plot.", EXIT_BAD_INPUT)
     for path in written:
         stdout.print(str(path), markup=False, highlight=False)
 

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from ..experiments import ConfigError, presets
 from ..io import write_text_atomic
 from ._app import EXIT_BAD_INPUT, SetOption, app, consoles, fail
+from ._table import claims_table
 
 EXIT_CLAIM_FAILED = 1
 
@@ -21,27 +21,6 @@ def _list_text() -> str:
         lines += [f"{p.name}  ({len(p.claims)} claims)", f"  {p.description}",
                   f"  Source: {p.reference}", ""]
     return "\n".join(lines)
-
-
-def _claims_table(result: "presets.Reproduction") -> Table:
-    version = "quick" if result.quick else "full"
-    table = Table(title=f"{result.preset} ({version}): {result.out_dir}", title_justify="left",
-                  header_style="bold")
-    table.add_column("claim")
-    table.add_column("ours (95 %)", justify="right")
-    table.add_column("paper", justify="right")
-    table.add_column("tolerance", justify="right")
-    table.add_column("holds")
-    for c in result.claims:
-        if c.ours is None:
-            ours = c.note or "-"
-        else:
-            ours = f"{c.ours:.4g} ± {c.ours_ci95 or 0:.2g}"
-        paper = f"{c.paper:g}" if c.relation == "approx" else f"{c.symbol} {c.paper:g}"
-        tol = "-" if c.tolerance is None else f"±{c.tolerance:.2g}"
-        table.add_row(c.claim, ours, paper, tol, "yes" if c.holds else "NO",
-                      style=None if c.holds else "bold red")
-    return table
 
 
 def _overridden(preset: "presets.Preset", quick: bool,
@@ -138,7 +117,7 @@ def reproduce_command(
             result = presets.reproduce(preset, out_dir(preset), quick=quick, log=log)
         except presets.ReproduceDirError as exc:
             raise fail(stderr, f"error: {exc}", EXIT_BAD_INPUT) from None
-        stdout.print(_claims_table(result))
+        stdout.print(claims_table(result))
         results.append(result)
     if table is not None:
         flags = (" --all" if all_ else f" {chosen[0].name}") + (" --quick" if quick else "")

@@ -1,4 +1,4 @@
-"""``assimilax show DIR``: the table of a finished run, or of a sweep directory."""
+"""``assimilax show DIR``: the table of a finished run, a sweep or a reproduction."""
 
 from pathlib import Path
 from typing import Annotated
@@ -6,30 +6,36 @@ from typing import Annotated
 import typer
 
 from .. import experiments
-from ..io import open_sweep, sweep_store
+from ..experiments import presets
+from ..io import open_sweep
 from ._app import EXIT_BAD_INPUT, app, consoles, fail
-from ._table import summary_table, sweep_table
+from ._dirs import Holds, NotAResultDirectory, what_it_holds
+from ._table import claims_table, summary_table, sweep_table
 
 
 @app.command("show")
 def show_command(
-    run_dir: Annotated[Path, typer.Argument(metavar="DIR", help="A run or sweep directory.")],
+    run_dir: Annotated[Path, typer.Argument(
+        metavar="DIR", help="A run, sweep or reproduction directory.")],
 ) -> None:
     """Print the summary table of a finished run.
 
-    A sweep directory (DIR/sweep.zarr): the table of its points, best first.
+    A sweep directory (DIR/sweep.zarr): the table of its points, best first. A
+    reproduction directory (DIR/preset.json, from `assimilax reproduce`): its claims.
     """
     stdout, stderr = consoles()
-    if (run_dir / sweep_store.STORE).exists():
-        try:
-            ds = open_sweep(run_dir)
-        except Exception as exc:  # noqa: BLE001 - any unreadable store is reported alike
-            raise fail(stderr, f"error: cannot read the sweep in {run_dir}: {exc}",
-                       EXIT_BAD_INPUT) from None
-        stdout.print(sweep_table(ds))
-        return
     try:
-        summary = experiments.load_summary(run_dir)
-    except (FileNotFoundError, ValueError) as exc:
-        raise fail(stderr, f"error: {exc}", EXIT_BAD_INPUT) from None
-    stdout.print(summary_table(summary))
+        holds = what_it_holds(run_dir)
+    except NotAResultDirectory as exc:
+        raise fail(stderr, f"error: {exc}; nothing to show.", EXIT_BAD_INPUT) from None
+    try:
+        if holds is Holds.SWEEP:
+            table = sweep_table(open_sweep(run_dir))
+        elif holds is Holds.REPRODUCTION:
+            table = claims_table(presets.load_reproduction(run_dir))
+        else:
+            table = summary_table(experiments.load_summary(run_dir))
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is reported alike
+        raise fail(stderr, f"error: cannot read the {holds.value} in {run_dir}: {exc}",
+                   EXIT_BAD_INPUT) from None
+    stdout.print(table)

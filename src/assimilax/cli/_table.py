@@ -4,6 +4,7 @@ import numpy as np
 from rich.table import Table
 
 from ..experiments import Config, ConfigError, Summary
+from ..experiments.presets import Reproduction
 from ..io import sweep_store
 
 MAX_ROWS = 25
@@ -167,3 +168,26 @@ def _finite(value: float) -> str:
 def _label(value) -> str:
     value = value.item() if hasattr(value, "item") else value
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def claims_table(result: Reproduction) -> Table:
+    """The claims of a reproduction: ours with its 95 % interval, the paper's, the
+    tolerance and whether the claim holds (failing rows in red)."""
+    version = "quick" if result.quick else "full"
+    table = Table(title=f"{result.preset} ({version}): {result.out_dir}", title_justify="left",
+                  header_style="bold")
+    table.add_column("claim")
+    table.add_column("ours (95 %)", justify="right")
+    table.add_column("paper", justify="right")
+    table.add_column("tolerance", justify="right")
+    table.add_column("holds")
+    for c in result.claims:
+        if c.ours is None:
+            ours = c.note or "-"
+        else:
+            ours = f"{c.ours:.4g} ± {c.ours_ci95 or 0:.2g}"
+        paper = f"{c.paper:g}" if c.relation == "approx" else f"{c.symbol} {c.paper:g}"
+        tol = "-" if c.tolerance is None else f"±{c.tolerance:.2g}"
+        table.add_row(c.claim, ours, paper, tol, "yes" if c.holds else "NO",
+                      style=None if c.holds else "bold red")
+    return table

@@ -56,6 +56,8 @@ TIME_UNITS = "model time units"
 RESULTS_FILE = "results.nc"
 SUMMARY_FILE = "summary.json"
 CONFIG_FILE = "config.toml"
+PRESET_FILE = "preset.json"
+"""What marks a reproduction directory: the preset's name and version (quick or full)."""
 ERROR_SPREAD_FIGURE = "error_spread.png"
 HOVMOLLER_FIGURE = "hovmoller.png"
 

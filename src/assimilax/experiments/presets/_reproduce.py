@@ -31,7 +31,7 @@ from ._preset import Preset
 from ._registry import get_preset
 from ._reproduction import Reproduction
 
-PRESET_FILE = "preset.json"
+PRESET_FILE = rio.names.PRESET_FILE
 SUMMARY_FILE = "summary.json"
 CLAIMS_FILE = "claims.md"
 MEMBERS_DIR = "members"
