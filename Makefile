@@ -17,11 +17,15 @@ $(STAMP): pyproject.toml
 run: install
 	$(BIN)/assimilax run
 
+# Both suites run on every core (pytest-xdist, one test file per worker at a time, each
+# worker computing on one thread: tests/conftest.py) and print their ten slowest tests.
+TEST_WORKERS ?= auto
+
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-slow: install
-	$(BIN)/python -m pytest -q -m "slow and not paper"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "slow and not paper"
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks
