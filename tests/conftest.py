@@ -18,15 +18,13 @@ import gc
 import os
 from pathlib import Path
 
-# Under pytest-xdist (``make test`` runs two workers) each worker computes on one thread,
-# as the sweep's Dask workers do (``_sweep.WORKER_XLA_FLAGS``): two workers on two cores
-# instead of two thread pools competing for them.
+from assimilax.experiments._sweep import worker_env  # imports JAX, computes nothing
+
+# Under pytest-xdist (``make test`` runs a worker per core) each worker has the
+# environment of a sweep's Dask worker: one compute thread (BLAS and XLA), so that the
+# workers share the cores instead of thread pools competing for them.
 if os.environ.get("PYTEST_XDIST_WORKER"):
-    _flags = os.environ.get("XLA_FLAGS", "")
-    if "--xla_cpu_multi_thread_eigen" not in _flags:
-        os.environ["XLA_FLAGS"] = f"{_flags} --xla_cpu_multi_thread_eigen=false".strip()
-    for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(_var, "1")
+    os.environ.update(worker_env())
 os.environ.setdefault("ASSIMILAX_COMPILATION_CACHE",
                       str(Path(__file__).resolve().parents[1] / ".cache" / "jax-tests"))
 
