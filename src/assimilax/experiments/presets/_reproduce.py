@@ -32,7 +32,7 @@ from ._registry import get_preset
 from ._reproduction import Reproduction
 
 PRESET_FILE = rio.names.PRESET_FILE
-SUMMARY_FILE = "summary.json"
+SUMMARY_FILE = rio.names.SUMMARY_FILE
 CLAIMS_FILE = "claims.md"
 MEMBERS_DIR = "members"
 
