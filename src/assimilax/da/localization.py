@@ -3,6 +3,7 @@
 import abc
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -17,7 +18,9 @@ class AbstractTaper(eqx.Module):
     curvature of ``exp(-d^2/(2 r^2))`` at zero and gives 0.634 at ``radius``).
     Tapers are computed in ``jax.numpy``: the radius may be a traced value, so a batch
     of radii runs as one ``vmap`` and the taper can be differentiated in its radius.
-    The distances themselves are static (NumPy, from the grid).
+    The distances themselves are static (NumPy, from the grid); with a constant radius
+    the taper matrix is computed once, when a program is traced, and compiled in as a
+    constant (as it was computed in NumPy), not recomputed at every cycle.
     """
 
     radius: eqx.AbstractVar[float | Array]
@@ -39,8 +42,13 @@ class AbstractTaper(eqx.Module):
                 "them (give `positions` to a Linear operator, or use Full/Every/Subset/Random)."
             )
         grid = operator.grid
-        c = self(jnp.asarray(grid.distances(grid.points(), obs_pos)))
-        return jnp.where(c < cutoff, 0.0, c)
+        distances = grid.distances(grid.points(), obs_pos)
+        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(self)):
+            c = self(jnp.asarray(distances))  # a traced radius: computed in the program
+            return jnp.where(c < cutoff, 0.0, c)
+        with jax.ensure_compile_time_eval():  # a constant radius: a constant of the program
+            c = self(jnp.asarray(distances))
+            return jnp.where(c < cutoff, 0.0, c)
 
 
 def _check_radius(name: str, radius) -> None:
