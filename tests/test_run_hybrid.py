@@ -1,4 +1,4 @@
-"""``assimilax run`` of a config with ``[hybrid]``: files, provenance, reuse, refusal, table.
+"""``assimilax run`` and ``sweep`` of a config with ``[hybrid]``: files, provenance, reuse, table.
 
 One real ``iterative_emulation`` run (tiny: 200 steps, 2 iterations of a few epochs) made
 through the command; ``emulator_4dvar`` runs with a stand-in for the hybrid method (its
@@ -11,6 +11,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 import pytest
+import zarr
 from rich.console import Console
 from typer.testing import CliRunner
 
@@ -20,7 +21,6 @@ from assimilax.cli._table import summary_table
 from assimilax.experiments import (
     Config,
     DivergenceError,
-    SweepError,
     load_config,
     load_summary,
     load_sweep,
@@ -29,10 +29,11 @@ from assimilax.experiments import (
 from assimilax.experiments import _run_hybrid as run_hybrid_module
 from assimilax.experiments._hybrid import HYBRID_STATISTICS, HybridOutcome
 from assimilax.experiments._summary import Summary
+from assimilax.experiments._sweep import POINTS_DIR, STORE, sweep
 from assimilax.experiments.presets._brajard2020 import brajard_config
 from assimilax.experiments.presets._nonnenmacher2021 import emulator_4dvar_config
 from assimilax.hybrid import DivergedIterationError
-from assimilax.io import dumps_toml, names, read_results, toml_value
+from assimilax.io import dumps_toml, names, open_sweep, read_results, toml_value
 
 runner = CliRunner()
 
@@ -183,18 +184,46 @@ def test_summaries_without_hybrid_still_load(iterative, tmp_path):
     assert "cycles per second" in render(summary_table(summary))
 
 
-def test_sweep_refuses_a_hybrid_config(tmp_path):
+def test_sweep_over_a_hybrid_config(iterative, tmp_path):
+    """Each point of a sweep over a [hybrid] config is `assimilax run` of its config in
+    points/<point>: the point of the fixture's config has the fixture's numbers, bit for
+    bit, and a resumed sweep reuses the point runs that finished."""
+    _, fixture_out, _ = iterative
+    seed = iterative_config().experiment.seed
     base = dumps_toml(iterative_config().to_dict())
     path = tmp_path / "sweep_hybrid.toml"
-    path.write_text(f'{base}\n[sweep]\n"method.ensemble_size" = {toml_value([10, 20])}\n')
-    with pytest.raises(SweepError, match=r'\[hybrid\] name = "iterative_emulation": a sweep'):
-        load_sweep(path)
+    path.write_text(f"{base}\n[sweep]\nseeds = {toml_value([seed, seed + 1])}\n")
     out = tmp_path / "out"
-    result = invoke("sweep", path, "--out", out)
-    assert result.exit_code == 2, result.output
-    assert "a sweep runs plain data assimilation only" in result.output
-    assert not out.exists()
+    result = invoke("sweep", path, "--out", out, "--scheduler", "synchronous")
+    assert result.exit_code == 0, result.output
+    ds = open_sweep(out)
+    assert bool(ds["done"].all()) and not bool(ds["diverged"].any())
+    assert ds.attrs["score"] == "rmse_analysis"
+    expected = load_summary(fixture_out)
+    point = ds.sel(seed=seed)
+    assert float(point["rmse_analysis"]) == expected.rmse_analysis
+    assert float(point["spread_analysis"]) == expected.spread_analysis
+    for name in ("rmse_interpolation", "valid_time", "rmse_first_iteration"):
+        assert float(point[name]) == expected.hybrid["statistics"][name], name
+        assert ds[name].attrs["long_name"] == HYBRID_STATISTICS["iterative_emulation"][name][0]
+    assert float(point["climatological_rms"]) == pytest.approx(
+        read_results(fixture_out / names.RESULTS_FILE).attrs["climatological_rms"])
+    other = ds.sel(seed=seed + 1)
+    assert np.isfinite(float(other["rmse_analysis"]))
+    assert float(other["rmse_analysis"]) != expected.rmse_analysis  # another twin
+    for i in range(2):
+        assert (out / POINTS_DIR / str(i) / names.SUMMARY_FILE).is_file()
+    assert not (out / "rmse_vs_seed.png").exists()  # seeds alone are not charted
 
+    # A sweep killed after its point runs finished, before the store recorded them:
+    stamps = {p: p.stat().st_mtime_ns for p in (out / POINTS_DIR).rglob("*") if p.is_file()}
+    zarr.open_group(str(out / STORE), mode="r+")["done"][...] = False
+    again = sweep(load_sweep(path), out, scheduler="synchronous", progress=False)
+    assert again.computed == 2 and not again.failed
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps  # the runs were reused
+    redone = open_sweep(out)
+    for name in ("rmse_analysis", "valid_time", "climatological_rms"):
+        np.testing.assert_array_equal(redone[name].values, ds[name].values)
 
 # ----------------------------------------------------------------------------- 4D-Var
 
@@ -251,6 +280,32 @@ def test_failed_iteration_keeps_the_directory_resumable(tmp_path, monkeypatch):
     assert not (out / run_hybrid_module.CHECKPOINT_DIR).exists()
     with pytest.raises(Exception, match="different configuration"):
         run(fourdvar_config(hybrid__window=8), out, progress=False)
+
+
+def test_sweep_over_emulator_4dvar_windows(tmp_path, monkeypatch):
+    """A sweep over the window of emulator_4dvar charts its headline statistic; a point
+    whose iteration diverges is recorded as diverged and the sweep goes on."""
+    def sometimes_diverging(config, *, progress, log, checkpoint):
+        if config.hybrid.window == 8:
+            raise DivergedIterationError("window 8: the cost is nan.")
+        return fake_4dvar(config, progress=progress, log=log, checkpoint=checkpoint)
+
+    monkeypatch.setattr(run_hybrid_module, "run_hybrid", sometimes_diverging)
+    base = dumps_toml(fourdvar_config().to_dict())
+    path = tmp_path / "sweep_4dvar.toml"
+    path.write_text(f'{base}\n[sweep]\n"hybrid.window" = [4, 8, 12]\n')
+    out = tmp_path / "out"
+    result = sweep(load_sweep(path), out, scheduler="synchronous", progress=False)
+    assert not result.failed and result.batches == 3
+    ds = open_sweep(out)
+    assert ds.attrs["score"] == "rmse_emulator_gradient"
+    assert list(ds["diverged"].values) == [False, True, False]
+    assert list(ds["rmse_emulator_gradient"].values[[0, 2]]) == [1.0, 1.0]
+    assert np.isnan(ds["rmse_emulator_gradient"].values[1])
+    assert np.isnan(ds["one_step_rmse"].values).all()  # None: not finite
+    assert np.isnan(ds["rmse_analysis"].values).all()  # no time series
+    assert ds["ratio_emulator"].attrs["units"] == "1"
+    assert [p.name for p in result.figures] == ["rmse_vs_window.png"]
 
 
 @pytest.mark.slow

@@ -39,17 +39,41 @@ from ._build import build
 from ._twin import simulate_twin, twin_keys
 from .config import Config, Emulator4DVarConfig, IterativeEmulationConfig
 
-HYBRID_STATISTICS = {
-    "iterative_emulation": (
-        "rmse_interpolation", "rmse_analysis", "spread_analysis", "rmse_first_iteration",
-        "valid_time", "climatology_std_error", "climatology_spectrum_error",
-    ),
-    "emulator_4dvar": (
-        "rmse_true_adjoint", "rmse_emulator_gradient", "rmse_emulator",
-        "ratio_emulator_gradient", "ratio_emulator", "jacobian_error", "one_step_rmse",
-    ),
+HYBRID_STATISTICS: dict[str, dict[str, tuple[str, str]]] = {
+    "iterative_emulation": {
+        "rmse_interpolation": ("RMSE of the interpolated observations that start the "
+                               "iterations", "state units"),
+        "rmse_analysis": ("time-mean analysis RMSE of the last iteration after burn-in",
+                          "state units"),
+        "spread_analysis": ("time-mean analysis spread of the last iteration after burn-in",
+                            "state units"),
+        "rmse_first_iteration": ("time-mean analysis RMSE of the first iteration",
+                                 "state units"),
+        "valid_time": ("valid time of the last surrogate's forecasts", "Lyapunov times"),
+        "climatology_std_error": ("relative error of the surrogate's long-run standard "
+                                  "deviation", "1"),
+        "climatology_spectrum_error": ("relative error of the surrogate's long-run power "
+                                       "spectrum", "1"),
+    },
+    "emulator_4dvar": {
+        "rmse_true_adjoint": ("mean analysis RMSE at the window start, 4D-Var with the "
+                              "exact adjoint", "state units"),
+        "rmse_emulator_gradient": ("mean analysis RMSE at the window start, 4D-Var with the "
+                                   "emulator's gradients", "state units"),
+        "rmse_emulator": ("mean analysis RMSE at the window start, 4D-Var with the emulator "
+                          "throughout", "state units"),
+        "ratio_emulator_gradient": ("rmse_emulator_gradient / rmse_true_adjoint", "1"),
+        "ratio_emulator": ("rmse_emulator / rmse_true_adjoint", "1"),
+        "jacobian_error": ("relative Frobenius error of the emulator's Jacobian", "1"),
+        "one_step_rmse": ("RMSE of the emulator's one-step forecasts", "state units"),
+    },
 }
-"""The scalar statistics each hybrid method reports (see :func:`run_hybrid`)."""
+"""The scalar statistics each hybrid method reports (see :func:`run_hybrid`): method ->
+statistic -> ``(description, units)``."""
+
+HYBRID_SCORES = {"iterative_emulation": "rmse_analysis",
+                 "emulator_4dvar": "rmse_emulator_gradient"}
+"""The statistic a sweep over a hybrid method's settings charts (its headline error)."""
 
 
 @dataclasses.dataclass

@@ -76,7 +76,8 @@ from .. import io as rio
 from ..da import Save, assimilate, series_specs
 from ..io import sweep_store
 from ._build import Experiment, build
-from ._divergence import divergence_threshold, divergence_window
+from ._divergence import DivergenceError, divergence_threshold, divergence_window
+from ._hybrid import HYBRID_SCORES, HYBRID_STATISTICS
 from ._provenance import git_commit, package_versions
 from ._reduce import reduce
 from ._rundir import format_value
@@ -100,6 +101,10 @@ WORKER_XLA_FLAGS = ("--xla_cpu_multi_thread_eigen=false",)
 """XLA flags of worker processes, besides :data:`XLA_CPU_FLAGS`: one thread per worker."""
 
 _TOP_KEYS = ("base", "batch_size", "sweep")
+
+POINTS_DIR = "points"
+"""Subdirectory of a sweep directory holding the run directories of hybrid points."""
+
 class SweepError(ConfigError):
     """A sweep file that cannot run; ``issues`` lists every violation found."""
 
@@ -253,11 +258,7 @@ class Sweep:
         except ConfigError as err:
             raise SweepError([Issue(None, "base", f"the base config is invalid: {i}")
                               for i in err.issues], source) from None
-        if base_config.hybrid is not None:
-            raise SweepError([Issue("hybrid", "name", "a sweep runs plain data assimilation "
-                                    "only; run a [hybrid] config with `assimilax run` (or "
-                                    "`assimilax reproduce`), or remove [hybrid] and [ml]",
-                                    base_config.hybrid.name)], source)
+        del base_config  # validated: its issues are reported as the base's
         sweep = cls(base=base, axes=tuple(axes), batch_size=batch_size, source=source)
         sweep._validate_points()
         return sweep
@@ -431,12 +432,15 @@ class Batch:
         points: flat grid indices (C order) of its points.
         traced: key paths (``jax.tree_util.keystr``) of the float hyperparameters of
             ``(model, method)`` passed as traced arrays.
+        hybrid: a point of a ``[hybrid]`` config (a batch of one): it runs as
+            ``assimilax run`` of its config into ``points/<point>`` of the sweep directory.
     """
 
     index: int
     group: int
     points: tuple[int, ...]
     traced: frozenset[str]
+    hybrid: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -446,27 +450,36 @@ class Plan:
     Attributes:
         batches: the batches, in order.
         chunks: the store's chunk length per dimension.
-        extra: the methods' own scalar series (a smoother's error, ...): name ->
-            ``(description, units)``, from their :class:`~assimilax.da.SeriesSpec`.
+        extra: the store's variables besides :data:`assimilax.io.sweep_store.VARIABLES`:
+            name -> ``(long name, units)``; the time means of the methods' own scalar
+            series (a smoother's error, ..., from their :class:`~assimilax.da.SeriesSpec`)
+            and the statistics of hybrid methods
+            (:data:`~assimilax.experiments._hybrid.HYBRID_STATISTICS`).
+        score: the variable the sweep's figures chart: ``rmse_analysis``, or a hybrid
+            method's headline statistic
+            (:data:`~assimilax.experiments._hybrid.HYBRID_SCORES`).
     """
 
     batches: tuple[Batch, ...]
     chunks: tuple[int, ...]
     extra: dict[str, tuple[str, str]]
+    score: str = "rmse_analysis"
 
 
 def plan_sweep(sweep: Sweep) -> Plan:
     """Group the points by compiled program and cut the groups into batches.
 
     The result depends on the sweep only (never on what is already done), so that a
-    resumed sweep recomputes the same batches.
+    resumed sweep recomputes the same batches. A point of a ``[hybrid]`` config is a
+    group and a batch of its own: it trains networks and runs its own loop, in its own
+    run directory.
     """
     configs = [sweep.point_config(p) for p in range(sweep.size)]
     xps = [build(c) for c in configs]
     signatures: list[Any] = []
     group_of = np.empty(sweep.size, np.int64)
     for p, (config, xp) in enumerate(zip(configs, xps, strict=True)):
-        signature = _signature(config, xp)
+        signature = ("hybrid", p) if config.hybrid is not None else _signature(config, xp)
         for g, other in enumerate(signatures):
             if other == signature:
                 group_of[p] = g
@@ -477,6 +490,9 @@ def plan_sweep(sweep: Sweep) -> Plan:
     batches: list[Batch] = []
     for g in range(len(signatures)):
         points = np.flatnonzero(group_of == g)
+        if configs[points[0]].hybrid is not None:
+            batches.append(Batch(len(batches), g, (int(points[0]),), frozenset(), hybrid=True))
+            continue
         group = [xps[p] for p in points]
         traced = _varying_floats([(x.setup.model, x.method) for x in group])
         pieces = np.array_split(points, math.ceil(len(points) / sweep.batch_size))
@@ -487,11 +503,19 @@ def plan_sweep(sweep: Sweep) -> Plan:
         1 if np.any(grid != np.take(grid, [0], axis=d)) else n
         for d, n in enumerate(sweep.shape)
     )
-    extra = {}
-    for xp in xps:
+    extra: dict[str, tuple[str, str]] = {}
+    score = "rmse_analysis"
+    for config, xp in zip(configs, xps, strict=True):
+        if config.hybrid is not None:
+            statistics = HYBRID_STATISTICS[config.hybrid.name]
+            extra.update({k: v for k, v in statistics.items()
+                          if k not in sweep_store.VARIABLES})
+            score = HYBRID_SCORES[config.hybrid.name]
+            continue
         specs = series_specs(xp.method, [s.error for s in xp.method.series if s.error])
-        extra.update({spec.name: (spec.description, spec.units) for spec in specs})
-    return Plan(tuple(batches), chunks, extra)
+        extra.update({spec.name: (f"time mean of the {spec.description} after burn-in",
+                                  spec.units) for spec in specs})
+    return Plan(tuple(batches), chunks, extra, score)
 
 
 def _signature(config: Config, xp: Experiment) -> tuple:
@@ -523,10 +547,16 @@ def _varying_floats(hypers: Sequence[tuple]) -> frozenset[str]:
 
 @dataclasses.dataclass(frozen=True)
 class BatchTask:
-    """What a worker needs to compute a batch: plain data only (cheap to send)."""
+    """What a worker needs to compute a batch: plain data only (cheap to send).
+
+    ``out_dir`` is the sweep directory, where a hybrid point writes its run directory
+    (``points/<point>``): the workers must see it (a local cluster does; a remote
+    scheduler's workers need a shared file system).
+    """
 
     batch: Batch
     configs: tuple[dict[str, Any], ...]
+    out_dir: str | None = None
 
 
 def _assimilate_point(hyper, observations, ensemble0, truth, key):
@@ -555,6 +585,8 @@ def compute_batch(task: BatchTask) -> dict[str, Any]:
     configure_runtime()
     start = time.perf_counter()
     batch = task.batch
+    if batch.hybrid:
+        return _compute_hybrid_point(task, start)
     configs = [Config.from_dict(c) for c in task.configs]
     xps = [build(c) for c in configs]
     twins: dict[str, tuple] = {}
@@ -581,6 +613,56 @@ def compute_batch(task: BatchTask) -> dict[str, Any]:
     values["batch"] = np.full(len(rows), batch.index, np.int64)
     return {"batch": batch.index, "points": batch.points, "values": values,
             "wall_time_s": wall}
+
+
+def _compute_hybrid_point(task: BatchTask, start: float) -> dict[str, Any]:
+    """Run a hybrid point as ``assimilax run`` of its config into ``points/<point>``.
+
+    A finished run there is reused and an interrupted one resumes (from its last
+    finished iteration), so a resumed sweep loses at most the current iteration of each
+    running point. The run's summary gives the point's values: its time means, its
+    hybrid statistics and a divergence (NaN errors) if an iteration diverged.
+    """
+    from ._run import run  # the runner of every config; imported where it is needed
+
+    if task.out_dir is None:
+        raise ValueError("compute_batch: a hybrid point needs the sweep directory (out_dir).")
+    (point,) = task.batch.points
+    config = Config.from_dict(task.configs[0])
+    directory = Path(task.out_dir) / POINTS_DIR / str(point)
+    nan = float("nan")
+    values: dict[str, Any] = {name: nan for name in sweep_store.ERRORS}
+    values.update(diverged=False, diverged_at_cycle=-1, climatological_rms=nan,
+                  n_cycles=config.experiment.cycles)
+    statistics = HYBRID_STATISTICS[config.hybrid.name]
+    values.update(dict.fromkeys(statistics, nan))
+    try:
+        summary = run(config, directory, progress=False)
+    except DivergenceError:
+        values["diverged"] = True
+    else:
+        for name in sweep_store.ERRORS:
+            mean = getattr(summary, name, None)
+            values[name] = nan if mean is None else float(mean)
+        for name, value in (summary.hybrid or {}).get("statistics", {}).items():
+            if name in statistics:
+                values[name] = nan if value is None else float(value)
+        values["climatological_rms"] = _climatological_rms(directory)
+    wall = time.perf_counter() - start
+    values = {k: np.array([v]) for k, v in values.items()}
+    values["wall_time_s"] = np.array([wall])
+    values["batch"] = np.array([task.batch.index], np.int64)
+    return {"batch": task.batch.index, "points": task.batch.points, "values": values,
+            "wall_time_s": wall}
+
+
+def _climatological_rms(run_dir: Path) -> float:
+    """The climatological RMS a run recorded in its ``results.nc`` (NaN if none)."""
+    try:
+        attrs = rio.read_results(run_dir / rio.names.RESULTS_FILE).attrs
+    except (OSError, ValueError):
+        return float("nan")
+    return float(attrs.get("climatological_rms", float("nan")))
 
 
 def _twin_identity(config: Config) -> str:
@@ -706,7 +788,8 @@ def sweep(
     todo = [b for b in plan.batches if not done[list(b.points)].all()]
     failed: list[tuple[int, str]] = []
     if todo:
-        tasks = [BatchTask(b, tuple(spec.point_data(p) for p in b.points)) for b in todo]
+        tasks = [BatchTask(b, tuple(spec.point_data(p) for p in b.points), str(out_dir))
+                 for b in todo]
         with _executor(scheduler, workers, connect_timeout) as execute:
             if not resume:
                 out_dir.mkdir(parents=True, exist_ok=True)
@@ -792,6 +875,7 @@ def _create_store(spec: Sweep, plan: Plan, store: Path) -> None:
         "git_commit": git_commit(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "platform": f"{jax.default_backend()} ({jax.devices()[0].device_kind})",
+        "score": plan.score,
     }
     coords = {a.dim: list(a.values) for a in spec.axes}
     rio.create_sweep_store(store, coords=coords, variables=names, chunks=plan.chunks,

@@ -76,8 +76,9 @@ def create_sweep_store(
         path: the store (``DIR/sweep.zarr``); must not exist.
         coords: ``{dimension: values}`` in the order of the dimensions.
         variables: names from :data:`VARIABLES` (``done`` is always added).
-        extra: the time means of a method's own scalar series, ``name -> (long name,
-            units)`` (float, NaN until written).
+        extra: further float variables (NaN until written), ``name -> (long name,
+            units)``: the time means of a method's own scalar series, a hybrid method's
+            statistics.
         chunks: chunk length along each dimension.
         attrs: global attributes (JSON-serialisable).
     """
@@ -87,8 +88,7 @@ def create_sweep_store(
     data_vars = {}
     definitions = dict(VARIABLES)
     for name, (long_name, units) in (extra or {}).items():
-        definitions[name] = (np.float64, np.nan, f"time mean of the {long_name} after burn-in",
-                             units)
+        definitions[name] = (np.float64, np.nan, long_name, units)
     for name in dict.fromkeys([*variables, *(extra or {}), "done"]):
         dtype, fill, long_name, units = definitions[name]
         var_attrs = {"long_name": long_name}

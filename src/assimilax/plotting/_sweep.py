@@ -162,8 +162,14 @@ def plot_sweep_heatmap(
     ax.set_ylabel(y)
     ax.set_xlim(0, z.shape[1])
     ax.set_ylim(0, z.shape[0])
-    ax.figure.colorbar(mesh, ax=ax, label=f"{variable} [state units]")
+    ax.figure.colorbar(mesh, ax=ax, label=_axis_label(ds, variable))
     return ax
+
+
+def _axis_label(ds, variable: str) -> str:
+    """``name [units]`` from the variable's ``units`` attribute."""
+    units = ds[variable].attrs.get("units")
+    return f"{variable} [{units}]" if units else variable
 
 
 def _colormap():
@@ -207,7 +213,7 @@ def _plot_against(ds, dim: str, variable: str, ax):
                     transform=ax.get_xaxis_transform(), clip_on=False)
     ax.set_xticks(xs, [_label(c) for c in coords])
     ax.set_xlabel(dim)
-    ax.set_ylabel(f"{variable} [state units]")
+    ax.set_ylabel(_axis_label(ds, variable))
     others = [d for d in ds[variable].dims if d not in (*keep, SEED)]
     notes = []
     if seeds > 1:
@@ -255,12 +261,16 @@ def plot_sweep(sweep_dir: str | os.PathLike) -> list[Path]:
       than one value (at most six);
     * ``rmse_vs_ensemble_size.png`` when ensemble size is an axis;
     * ``rmse_vs_<axis>.png`` when a single axis (seeds aside) has more than one value.
+
+    They chart the store's ``score`` attribute: ``rmse_analysis``, or for a sweep over a
+    hybrid method its headline statistic.
     """
     from ..io import open_sweep
 
     sweep_dir = Path(sweep_dir)
     ds = open_sweep(sweep_dir)
-    dims = [d for d in ds["rmse_analysis"].dims if d != SEED and ds.sizes[d] > 1]
+    score = ds.attrs.get("score", "rmse_analysis")  # a hybrid method's headline statistic
+    dims = [d for d in ds[score].dims if d != SEED and ds.sizes[d] > 1]
     method = _method_dim(ds)
     paths = []
     pairs = [p for p in itertools.combinations(dims, 2) if method not in p]
@@ -268,17 +278,16 @@ def plot_sweep(sweep_dir: str | os.PathLike) -> list[Path]:
         if x == ENSEMBLE_SIZE:  # the classic chart: ensemble size up, the tuning across
             x, y = y, x
         path = sweep_dir / f"heatmap_{x}_{y}.png"
-        ax = plot_sweep_heatmap(ds, x, y)
+        ax = plot_sweep_heatmap(ds, x, y, variable=score)
         save(ax.figure, path)
         paths.append(path)
     if ENSEMBLE_SIZE in dims:
         path = sweep_dir / "rmse_vs_ensemble_size.png"
-        save(plot_rmse_vs_ensemble_size(ds).figure, path)
+        save(plot_rmse_vs_ensemble_size(ds, variable=score).figure, path)
         paths.append(path)
     elif len([d for d in dims if d != method]) == 1:
         dim = next(d for d in dims if d != method)
         path = sweep_dir / f"rmse_vs_{dim}.png"
-        save(_plot_against(ds, dim, "rmse_analysis", new_figure(7, 4.5).add_subplot()).figure,
-             path)
+        save(_plot_against(ds, dim, score, new_figure(7, 4.5).add_subplot()).figure, path)
         paths.append(path)
     return paths
