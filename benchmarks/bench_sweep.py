@@ -90,11 +90,18 @@ def time_in_process(cycles: int, seeds: int, repeat: int):
 
     Returns ``(batch seconds, loop seconds, largest difference of the time-mean RMSEs)``.
     """
+    import equinox as eqx
     import jax
-    import jax.numpy as jnp
     import numpy as np
 
-    from assimilax.experiments import Config, _run, build, climatological_rms, twin_keys
+    from assimilax.da import Save, assimilate
+    from assimilax.experiments import (
+        Config,
+        build,
+        climatological_rms,
+        simulate_setup,
+        twin_keys,
+    )
     from assimilax.experiments._sweep import (
         BatchTask,
         Sweep,
@@ -102,6 +109,12 @@ def time_in_process(cycles: int, seeds: int, repeat: int):
         compute_batch,
         plan_sweep,
     )
+
+    @eqx.filter_jit
+    def run_one(model, method, observations, ensemble0, truth, key):
+        result = assimilate(model, observations, method, ensemble0, key=key, truth=truth,
+                            save=Save(means=False, rank_counts=False))
+        return {s.name: result.series[s.name] for s in result.specs if s.dims == ()}
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "s.toml"
@@ -119,19 +132,16 @@ def time_in_process(cycles: int, seeds: int, repeat: int):
         t_batch = min(t_batch, time.perf_counter() - t0)
 
     def one(seed: int):
+        """One point as `assimilax run` computes it, through the public API."""
         config = Config.from_dict({**base(cycles), "experiment": {
             **base(cycles)["experiment"], "seed": seed}})
-        setup = build(config)
-        twin, observations = _run._twin(setup, config)
+        xp = build(config)
+        twin, observations = simulate_setup(xp.setup)
         key = twin_keys(jax.random.key(seed))["assimilation"]
-        result = _run._assimilate_chunk(setup.model, setup.method, observations,
-                                        twin.ensemble0, None, twin.truth, key, jnp.asarray(0))
-        series = jax.device_get({"rmse_analysis": result.rmse_analysis,
-                                 "rmse_forecast": result.rmse_forecast,
-                                 "spread_analysis": result.spread_analysis,
-                                 "spread_forecast": result.spread_forecast})
+        series = run_one(xp.setup.model, xp.method, observations, twin.ensemble0, twin.truth,
+                         key)
         clim = float(climatological_rms(twin.truth))
-        return _point_values(config, series, np.asarray(twin.truth), clim)
+        return _point_values(config, jax.device_get(series), clim)
 
     one(0)  # compile
     t_loop = float("inf")

@@ -55,7 +55,7 @@ from assimilax.experiments import configure_runtime
 configure_runtime()  # float64 states, as the runner uses; the net itself is float32
 
 from assimilax import hybrid  # noqa: E402
-from assimilax.da import EnKF_N, assimilate  # noqa: E402
+from assimilax.da import EnKF_N, Save, assimilate  # noqa: E402
 from assimilax.experiments import simulate_twin, twin_keys  # noqa: E402
 from assimilax.ml import Emulator, fit, losses, nets  # noqa: E402
 from assimilax.models import Lorenz96, forecast, rollout  # noqa: E402
@@ -203,7 +203,7 @@ def bench_loop(steps: int, epochs_first: int, loop_epochs: int, ensemble_size: i
 
     method = EnKF_N()
     run_da = eqx.filter_jit(lambda m, o, ens0, k, x_true: assimilate(
-        m, o, method, ens0, key=k, truth=x_true, save_ensembles=True))
+        m, o, method, ens0, key=k, truth=x_true, save=Save(ensembles=True)))
     ens0 = jnp.asarray(start[0]) + jax.random.normal(k_init, (ensemble_size, 40))
 
     def time_da(model, name):

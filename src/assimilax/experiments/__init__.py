@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ._rundir import RunDirError as RunDirError
     from ._runtime import configure_runtime as configure_runtime
     from ._runtime import enable_compilation_cache as enable_compilation_cache
+    from ._simulate import simulate_setup as simulate_setup
     from ._summary import Summary as Summary
     from ._summary import default_out_dir as default_out_dir
     from ._summary import load_summary as load_summary
@@ -67,6 +68,7 @@ _LAZY = {
     "run": "_run",
     "configure_runtime": "_runtime",
     "enable_compilation_cache": "_runtime",
+    "simulate_setup": "_simulate",
     "SchedulerError": "_sweep",
     "Sweep": "_sweep",
     "SweepDirError": "_sweep",
