@@ -854,3 +854,48 @@ def test_taper_matrix_gradient_in_its_radius_is_finite():
     for taper_cls in (GaspariCohn, Gaussian):
         g = jax.grad(lambda r, cls=taper_cls: jnp.sum(cls(r).matrix(op)))(2.5)
         assert np.isfinite(float(g)) and float(g) > 0
+
+
+def _enkf_n_dual_by_definition(E, y, H, R, N):
+    """The EnKF-N dual cost J(lambda) written out in observation space (Bocquet 2011;
+    Bocquet, Raanes & Hannart 2015, with DAPPER's mode correction), NumPy only:
+    J = d^T (lambda^2 Y^T Y + (N-1) I)^{-1} d + eN / lambda^2 + cL ln lambda^2, with the
+    whitened anomalies Y = (E - mean) H^T R^{-1/2} and innovation d = R^{-1/2}(y - H mean)."""
+    E = np.asarray(E, float)
+    mean = E.mean(axis=0)
+    Ri = np.diag(1.0 / np.sqrt(np.diag(R)))
+    Y = (E - mean) @ H.T @ Ri
+    d = Ri @ (np.asarray(y, float) - H @ mean)
+    N1 = N - 1
+    eN, cL = (N + 1) / N, N / N1
+    # the mode correction: the prior mode eN/cL pulled to 1 by the mean gain complement
+    I_KH = N1 * np.trace(np.linalg.inv(Y @ Y.T + N1 * np.eye(N))) / N
+    mc = np.sqrt((eN / cL) ** I_KH)
+    eN, cL = eN / mc, cL * mc
+    p = len(d)
+
+    def J(lam):
+        G = lam**2 * Y.T @ Y + N1 * np.eye(p)
+        return d @ np.linalg.solve(G, d) + eN / lam**2 + cL * np.log(lam**2)
+
+    return J
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_enkf_n_lambda_minimises_the_dual_cost_written_out(seed):
+    """The method's inflation is the minimiser that a generic bounded scalar optimiser
+    (scipy's Brent) finds for the dual cost written from its definition: an oracle
+    independent of the method's Newton iteration, eigenvalues and tridiagonal form."""
+    from scipy.optimize import minimize_scalar
+
+    N = (n + 2, 8, 12, 20, 30, 40)[seed]
+    pb = _one_time_problem(N, seed=50 + seed, op_name="subset" if seed % 2 else "full")
+    if seed >= 4:  # a prior five times too narrow
+        pb = {**pb, "E": pb["E"].mean(0) + 0.2 * (pb["E"] - pb["E"].mean(0))}
+        pb["window"] = _window(pb["y"], pb["mask"], pb["op"], pb["noise"])
+    _, _, _, lam = EnKF_N().weights(pb["E"], pb["window"])
+    J = _enkf_n_dual_by_definition(pb["E"], pb["y"], pb["H"], pb["R"], N)
+    best = minimize_scalar(J, bounds=(0.05, 50.0), method="bounded",
+                           options={"xatol": 1e-10})
+    assert best.success
+    np.testing.assert_allclose(float(lam), best.x, rtol=1e-6)

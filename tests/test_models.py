@@ -184,6 +184,22 @@ def test_adjoint_dot_product(model_point):
             assert abs(lhs - rhs) <= 1e-12 * scale, (name, lhs, rhs)
 
 
+def test_adjoint_against_finite_differences(model_point):
+    """J^T v against finite differences of the forward model itself: component i of the
+    adjoint is d<v, f(x)>/dx_i, a centred difference along e_i (no derivative of JAX's
+    involved on the reference side)."""
+    _, _, x, maps = model_point
+    v = jax.random.normal(jax.random.PRNGKey(3), x.shape)
+    h = 1e-5 * max(1.0, float(jnp.max(jnp.abs(x))))
+    basis = jnp.eye(x.size, dtype=x.dtype).reshape((x.size, *x.shape))
+    for name, f in maps.items():
+        (JTv,) = jax.vjp(f, x)[1](v)
+        g = jax.jit(jax.vmap(lambda e, f=f: jnp.vdot(v, f(x + h * e) - f(x - h * e)) / (2 * h)))
+        fd = g(basis).reshape(x.shape)
+        np.testing.assert_allclose(JTv, fd, rtol=0, atol=1e-6 * float(jnp.linalg.norm(JTv)),
+                                   err_msg=name)
+
+
 def test_tangent_linear_taylor(model_point):
     """|f(x + eps u) - f(x) - eps J u| = O(eps^2): log-log slope ~ 2 over eps = 1e-2 .. 1e-5."""
     label, _, x, maps = model_point

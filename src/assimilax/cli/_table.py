@@ -171,23 +171,26 @@ def _label(value) -> str:
 
 
 def claims_table(result: Reproduction) -> Table:
-    """The claims of a reproduction: ours with its 95 % interval, the paper's, the
-    tolerance and whether the claim holds (failing rows in red)."""
+    """The claims of a reproduction: ours with its 95 % interval, the reference (its
+    kind), the band, the outcome and the expected outcome (unexpected rows in red)."""
     version = "quick" if result.quick else "full"
     table = Table(title=f"{result.preset} ({version}): {result.out_dir}", title_justify="left",
                   header_style="bold")
     table.add_column("claim")
     table.add_column("ours (95 %)", justify="right")
-    table.add_column("paper", justify="right")
-    table.add_column("tolerance", justify="right")
-    table.add_column("holds")
+    table.add_column("reference", justify="right")
+    table.add_column("kind")
+    table.add_column("band", justify="right")
+    table.add_column("outcome")
+    table.add_column("expected")
     for c in result.claims:
         if c.ours is None:
             ours = c.note or "-"
         else:
             ours = f"{c.ours:.4g} ± {c.ours_ci95 or 0:.2g}"
-        paper = f"{c.paper:g}" if c.relation == "approx" else f"{c.symbol} {c.paper:g}"
-        tol = "-" if c.tolerance is None else f"±{c.tolerance:.2g}"
-        table.add_row(c.claim, ours, paper, tol, "yes" if c.holds else "NO",
-                      style=None if c.holds else "bold red")
+        reference = f"{c.reference:g}" if c.relation == "approx" else f"{c.symbol} {c.reference:g}"
+        reference += f" × {c.versus}" if c.versus else ""
+        band = "-" if not c.tolerance else f"±{c.tolerance:.2g}"
+        table.add_row(c.claim, ours, reference, c.kind, band, c.outcome, c.expected,
+                      style=None if c.as_expected else "bold red")
     return table

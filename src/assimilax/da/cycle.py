@@ -11,6 +11,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from .._ensemble import member_mean
+from .._validate import check_finite
 from ..metrics import rmse, spread
 from ..models import AbstractModel
 from ..observations import Observations
@@ -159,6 +160,10 @@ def assimilate(
         finish: assemble lagged series with :meth:`~assimilax.da.AbstractMethod.finish`
             (the whole record in this call).
 
+    Raises:
+        ValueError: shapes that do not fit, or NaN/inf in ``initial``, ``truth`` or an
+            unmasked observation (concrete arrays; the first bad index is named).
+
     Returns:
         :class:`Result`.
     """
@@ -175,6 +180,10 @@ def assimilate(
         raise ValueError(
             f"assimilate: truth must have shape ({T}, {n}), got {truth.shape}."
         )
+    check_finite("assimilate", "initial", initial)
+    check_finite("assimilate", "observations.y", observations.y, mask=observations.mask)
+    if truth is not None:
+        check_finite("assimilate", "truth", truth)
     save = Save() if save is None else save
     fresh = carry is None
     if fresh:

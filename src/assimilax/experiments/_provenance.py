@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
 import subprocess
 from pathlib import Path
@@ -47,3 +48,69 @@ def git_commit() -> str:
         return "unknown"
     commit = head.stdout.strip()
     return commit if head.returncode == 0 and commit else "unknown"
+
+
+FINGERPRINT_PACKAGES = ("jax", "jaxlib", "numpy", "equinox", "optax")
+"""The packages whose versions a code fingerprint records (they compute the numbers)."""
+
+
+def source_state() -> str:
+    """What the package's source is beyond its commit.
+
+    In a git checkout: ``"clean"``, or ``"diff:<sha256[:16]>"`` of the uncommitted changes
+    to the package's files (``git diff HEAD`` plus the untracked files, by name and
+    content). Elsewhere (an installed package): ``"files:<sha256[:16]>"`` of every file of
+    the installed package.
+    """
+    package = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    if git_commit() != "unknown":
+        try:
+            diff = subprocess.run(["git", "diff", "HEAD", "--binary", "--", "."], cwd=package,
+                                  capture_output=True, timeout=30, check=True).stdout
+            untracked = subprocess.run(
+                ["git", "ls-files", "--others", "--exclude-standard", "-z", "--", "."],
+                cwd=package, capture_output=True, timeout=30, check=True).stdout
+        except (OSError, subprocess.SubprocessError):
+            pass
+        else:
+            names = sorted(n for n in untracked.decode().split("\0") if n)
+            if not diff and not names:
+                return "clean"
+            digest.update(diff)
+            for name in names:
+                digest.update(name.encode() + b"\0" + (package / name).read_bytes())
+            return f"diff:{digest.hexdigest()[:16]}"
+    for path in sorted(package.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+    return f"files:{digest.hexdigest()[:16]}"
+
+
+def backend() -> str:
+    """The JAX backend and its device, e.g. ``"cpu (cpu)"``, ``"gpu (NVIDIA H200)"``."""
+    import jax
+
+    return f"{jax.default_backend()} ({jax.devices()[0].device_kind})"
+
+
+def code_fingerprint() -> dict[str, str]:
+    """What computed a result, for deciding whether a stored one may be reused: the
+    package version, git commit and :func:`source_state`, the :func:`backend`, and the
+    versions of :data:`FINGERPRINT_PACKAGES`. Two results with equal fingerprints (and
+    equal configs and seeds) are the same computation."""
+    versions = package_versions()
+    return {
+        "version": __version__,
+        "git_commit": git_commit(),
+        "source": source_state(),
+        "backend": backend(),
+        **{name: versions.get(name) or _version(name) for name in FINGERPRINT_PACKAGES},
+    }
+
+
+def _version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"

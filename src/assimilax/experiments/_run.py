@@ -36,7 +36,7 @@ from ._divergence import (
 from ._progress import progress_bar
 from ._provenance import git_commit, package_versions
 from ._reduce import reduce
-from ._rundir import previous_run
+from ._rundir import check_writable, previous_run
 from ._runtime import configure_runtime
 from ._simulate import simulate_setup
 from ._summary import Summary
@@ -88,8 +88,8 @@ def run(
         The run's :class:`Summary`.
 
     Raises:
-        RunDirError: ``out_dir`` holds a different run or is not a run directory; nothing
-            is written.
+        RunDirError: ``out_dir`` holds a different run, is not a run directory, or cannot
+            be written; nothing is written.
         DivergenceError: the filter diverged and ``[experiment] divergence_check`` is on;
             the files of the cycles run so far are written first.
     """
@@ -104,6 +104,7 @@ def run(
                 _advice(config),
             )
         return previous
+    check_writable(out_dir)
     if config.hybrid is not None:
         from ._run_hybrid import run_hybrid_experiment
 

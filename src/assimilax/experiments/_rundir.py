@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
+import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +45,32 @@ def previous_run(config: Config, out_dir: Path) -> Summary | None:
             f"{out_dir} is not empty and holds no assimilax run; choose another --out."
         )
     return None
+
+
+def check_writable(out_dir: Path, what: str = "run") -> None:
+    """Create ``out_dir`` (with its parents) and prove a file can be written there, before
+    anything is computed.
+
+    Raises:
+        RunDirError: the directory cannot be created or written (read-only, no space, a
+            file in the way); the message names it and the reason.
+    """
+    probe = out_dir / f".assimilax-write-test-{uuid.uuid4().hex[:8]}"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with open(probe, "wb") as f:
+            f.write(b"0" * 4096)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as err:
+        raise RunDirError(f"cannot write the {what} into {out_dir}: {err.strerror or err}; "
+                          "nothing was computed. Choose another --out (or free space)."
+                          ) from None
+    finally:
+        try:
+            probe.unlink()
+        except OSError:
+            pass
 
 
 def same_config(config: Config, stored: Any, out_dir: Path) -> None:

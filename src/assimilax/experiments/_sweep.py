@@ -80,7 +80,7 @@ from ._divergence import DivergenceError, divergence_threshold, divergence_windo
 from ._hybrid import HYBRID_SCORES, HYBRID_STATISTICS
 from ._provenance import git_commit, package_versions
 from ._reduce import reduce
-from ._rundir import format_value
+from ._rundir import RunDirError, check_writable, format_value
 from ._runtime import XLA_CPU_FLAGS, configure_runtime
 from ._simulate import simulate_setup
 from ._twin import climatological_rms, twin_keys
@@ -783,6 +783,10 @@ def sweep(
     out_dir = Path(out_dir)
     store = out_dir / STORE
     resume = _check_out_dir(spec, out_dir)
+    try:
+        check_writable(out_dir, "sweep")
+    except RunDirError as err:
+        raise SweepDirError(str(err)) from None
     plan = plan_sweep(spec)
     done = rio.read_sweep_done(store).ravel() if resume else np.zeros(spec.size, bool)
     todo = [b for b in plan.batches if not done[list(b.points)].all()]

@@ -5,6 +5,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from .._validate import check_finite
 from ..models import AbstractModel, forecast, rollout
 from ..observations import AbstractObsNoise, AbstractObsOperator, Observations, observe
 
@@ -63,7 +64,15 @@ def simulate_twin(
 
     Returns:
         :class:`Twin`.
+
+    Raises:
+        ValueError: a NaN or inf parameter of the model, operator or noise, or
+            ``initial_std`` (concrete values; named with the first bad index).
     """
+    check_finite("simulate_twin", "truth_model", truth_model)
+    check_finite("simulate_twin", "operator", operator)
+    check_finite("simulate_twin", "noise", noise)
+    check_finite("simulate_twin", "initial_std", initial_std)
     keys = twin_keys(key)
     x = truth_model.initial_condition(keys["spinup"])
     k_spin, k_truth = jax.random.split(keys["truth"])

@@ -15,9 +15,11 @@ from ._batch import MemberRun as MemberRun
 from ._batch import run_member as run_member
 from ._claims import ClaimResult as ClaimResult
 from ._claims import evaluate_claim as evaluate_claim
+from ._claims import paired_ci as paired_ci
 from ._claims import seed_mean_ci as seed_mean_ci
 from ._markdown import claims_markdown as claims_markdown
 from ._markdown import reproduction_table as reproduction_table
+from ._preset import KINDS as KINDS
 from ._preset import STATISTICS as STATISTICS
 from ._preset import Claim as Claim
 from ._preset import Member as Member

@@ -27,7 +27,7 @@ from ...observations import Observations
 from .._build import build
 from .._divergence import DIVERGENCE_WINDOW, divergence_threshold, find_divergence
 from .._hybrid import HYBRID_STATISTICS, run_hybrid
-from .._provenance import git_commit
+from .._provenance import code_fingerprint, git_commit
 from .._reduce import time_mean_ci95
 from .._twin import climatological_rms, simulate_twin, twin_keys
 from ._preset import STATISTICS, Member
@@ -50,6 +50,8 @@ class MemberRun:
             criterion of ``assimilax run``), else ``None``.
         wall_time_s: seconds to build, compile and run all seeds.
         version, git_commit: provenance.
+        fingerprint: :func:`~assimilax.experiments._provenance.code_fingerprint` of the
+            code that computed it; a stored run is reused only under the same one.
         notes: readable results of a hybrid member (per-iteration RMSEs, ...), per seed.
         details: per seed, the hybrid method's full record (:class:`~assimilax.
             experiments._hybrid.HybridOutcome` ``details``); None for plain DA members.
@@ -68,6 +70,7 @@ class MemberRun:
     git_commit: str
     notes: list[str] = dataclasses.field(default_factory=list)
     details: list[dict[str, Any]] | None = None
+    fingerprint: dict[str, str] = dataclasses.field(default_factory=dict)
     reused: bool = dataclasses.field(default=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,7 +81,7 @@ class MemberRun:
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, reused: bool = False) -> MemberRun:
         fields = {f.name for f in dataclasses.fields(cls)} - {"reused"}
-        missing = fields - {"notes", "details"} - set(data)
+        missing = fields - {"notes", "details", "fingerprint"} - set(data)
         if missing:
             raise ValueError(f"member record is missing {sorted(missing)}")
         return cls(**{k: data[k] for k in fields if k in data}, reused=reused)
@@ -189,6 +192,7 @@ def run_member(
         wall_time_s=time.perf_counter() - t0,
         version=__version__,
         git_commit=git_commit(),
+        fingerprint=code_fingerprint(),
     )
 
 
@@ -220,6 +224,7 @@ def _run_hybrid_member(member: Member, *, log, checkpoint) -> MemberRun:
         wall_time_s=time.perf_counter() - t0,
         version=__version__,
         git_commit=git_commit(),
+        fingerprint=code_fingerprint(),
         notes=notes,
         details=details,
     )

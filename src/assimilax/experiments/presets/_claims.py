@@ -54,26 +54,46 @@ def seed_mean_ci(
     return mean, (max(candidates) if candidates else math.nan)
 
 
+def paired_ci(differences: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    r"""Mean of paired per-seed differences with its Student-t half-width
+    $t_{n-1}\,s/\sqrt n$ (NaN for fewer than 2 seeds)."""
+    from scipy import stats
+
+    d = np.asarray(differences, float)
+    n = d.size
+    if n == 0:
+        raise ValueError("paired_ci: no seeds.")
+    half = (float(stats.t.ppf(0.5 + level / 2, n - 1) * d.std(ddof=1) / math.sqrt(n))
+            if n >= 2 else math.nan)
+    return float(d.mean()), half
+
+
 @dataclasses.dataclass(frozen=True)
 class ClaimResult:
     """A checked claim: the ``claims`` entries of ``summary.json``.
 
     Attributes:
         claim: the claim's text.
-        ours: our value (mean over seeds); ``None`` when a seed diverged or is not finite.
-        paper: the published value.
-        tolerance: the allowed distance, ``rel_tol * |paper| + ours_ci95``.
-        holds: whether the claim holds.
+        ours: our value (mean over seeds; for a comparison the mean per-seed ratio);
+            ``None`` when a seed diverged or is not finite.
+        reference: the reference value.
+        tolerance: the band's half-width around ``reference``, ``rel_tol * |reference|``.
+        holds: whether our whole interval lies inside the band (on the claimed side).
         member, statistic, relation, rel_tol: what was compared, and how.
         ours_ci95: 95 % half-width of ``ours`` (:func:`seed_mean_ci`).
-        per_seed: the per-seed time means.
+        per_seed: the per-seed time means (ratios for a comparison).
         note: why a claim fails, when it is not the distance (divergence).
-        versus: the member compared with (``ours`` and ``paper`` are then ratios).
+        versus: the member compared with.
+        kind, source: where the reference comes from (:data:`~._preset.KINDS`).
+        expected: what was expected of this version (quick or full), ``holds`` or ``fails``.
+        reason: why it is expected to fail.
+        difference, difference_ci95: for a comparison, the mean paired difference
+            ``a - f b`` and its 95 % half-width (the test).
     """
 
     claim: str
     ours: float | None
-    paper: float
+    reference: float
     tolerance: float | None
     holds: bool
     member: str
@@ -84,6 +104,12 @@ class ClaimResult:
     per_seed: list[float | None]
     note: str | None = None
     versus: str | None = None
+    kind: str = "published"
+    source: str = ""
+    expected: str = "holds"
+    reason: str | None = None
+    difference: float | None = None
+    difference_ci95: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -91,6 +117,8 @@ class ClaimResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClaimResult:
         names = {f.name for f in dataclasses.fields(cls)}
+        if "reference" not in data and "paper" in data:  # written before `paper` was renamed
+            data = {**data, "reference": data["paper"]}
         return cls(**{k: v for k, v in data.items() if k in names})
 
     @property
@@ -98,9 +126,28 @@ class ClaimResult:
         """``≈``, ``≤`` or ``≥``."""
         return _SYMBOL.get(self.relation, self.relation)
 
+    @property
+    def outcome(self) -> str:
+        """``holds`` or ``fails``."""
+        return "holds" if self.holds else "fails"
 
-def evaluate_claim(claim: Claim, run: MemberRun, versus: MemberRun | None = None) -> ClaimResult:
-    """Check ``claim`` against the finished run of its member (and of ``claim.versus``).
+    @property
+    def as_expected(self) -> bool:
+        """Whether the outcome is the expected one."""
+        return self.outcome == self.expected
+
+    @property
+    def interval_share(self) -> float | None:
+        """Our interval's half-width over the band's (the seed rule asks at most 1/2)."""
+        if self.ours_ci95 is None or not self.tolerance or self.versus is not None:
+            return None
+        return self.ours_ci95 / self.tolerance
+
+
+def evaluate_claim(claim: Claim, run: MemberRun, versus: MemberRun | None = None, *,
+                   quick: bool = False) -> ClaimResult:
+    """Check ``claim`` against the finished run of its member (and of ``claim.versus``);
+    ``quick`` picks the expectation of the ``--quick`` version.
 
     Raises:
         ValueError: ``run`` is not the claim's member, or lacks the claim's statistic;
@@ -119,31 +166,48 @@ def evaluate_claim(claim: Claim, run: MemberRun, versus: MemberRun | None = None
             raise ValueError(f"claim {claim.text!r}: member {r.name!r} has no "
                              f"{claim.statistic!r}; it has {', '.join(r.statistics)}.")
     stat = run.statistics[claim.statistic]
-    per_seed = list(stat["mean"])
-    ci95 = stat["ci95"]
-    if claim.versus is not None:  # per-seed ratios; their spread over seeds is the interval
-        theirs = versus.statistics[claim.statistic]["mean"]
+    mine = list(stat["mean"])
+    per_seed, ci95 = mine, stat["ci95"]
+    theirs: list[float | None] = []
+    if claim.versus is not None:  # per-seed ratios, shown; the paired differences, tested
+        theirs = list(versus.statistics[claim.statistic]["mean"])
         per_seed = [None if a is None or b is None or b == 0 else a / b
-                    for a, b in zip(per_seed, theirs, strict=True)]
+                    for a, b in zip(mine, theirs, strict=True)]
         ci95 = [None] * len(per_seed)
-    common = dict(claim=claim.text, paper=claim.paper, member=claim.member,
+    band = claim.rel_tol * abs(claim.reference)
+    common = dict(claim=claim.text, reference=claim.reference, member=claim.member,
                   statistic=claim.statistic, relation=claim.relation, rel_tol=claim.rel_tol,
-                  per_seed=per_seed, versus=claim.versus)
+                  per_seed=per_seed, versus=claim.versus, kind=claim.kind,
+                  source=claim.source, expected=claim.expectation(quick), reason=claim.reason,
+                  tolerance=band)
     diverged = [(f"{r.name} seed {s}" if claim.versus else f"seed {s}", c)
                 for r in runs for s, c in zip(r.seeds, r.diverged_at_cycle, strict=True)
                 if c is not None]
+    note = None
+    if diverged and claim.count_lost_track and all(v is not None for v in per_seed):
+        note = ("lost the truth for a while and counted (as DAPPER averages): "
+                + ", ".join(f"{s} from cycle {c}" for s, c in diverged))
+        diverged = []
     if diverged or any(v is None for v in per_seed):
         what = ", ".join(f"{s} at cycle {c}" for s, c in diverged) or "non-finite values"
-        return ClaimResult(ours=None, tolerance=None, holds=False, ours_ci95=None,
-                           note=f"diverged: {what}", **common)
+        return ClaimResult(ours=None, holds=False, ours_ci95=None, note=f"diverged: {what}",
+                           **common)
+    common["note"] = note
     ours, half = seed_mean_ci(per_seed, ci95)
     half = half if math.isfinite(half) else 0.0
-    tolerance = claim.rel_tol * abs(claim.paper) + half
+    if claim.versus is not None:
+        bound = claim.reference + (band if claim.relation == "below" else -band)
+        diff, diff_half = paired_ci([a - bound * b for a, b in zip(mine, theirs, strict=True)])
+        if not math.isfinite(diff_half):
+            return ClaimResult(ours=ours, holds=False, ours_ci95=half, difference=diff,
+                               **{**common, "note": "a comparison needs at least 2 seeds"})
+        holds = (diff + diff_half < 0) if claim.relation == "below" else (diff - diff_half > 0)
+        return ClaimResult(ours=ours, holds=bool(holds), ours_ci95=half, difference=diff,
+                           difference_ci95=diff_half, **common)
     if claim.relation == "approx":
-        holds = abs(ours - claim.paper) <= tolerance
+        holds = abs(ours - claim.reference) + half <= band
     elif claim.relation == "below":
-        holds = ours <= claim.paper + tolerance
+        holds = ours + half <= claim.reference + band
     else:
-        holds = ours >= claim.paper - tolerance
-    return ClaimResult(ours=ours, tolerance=tolerance, holds=bool(holds), ours_ci95=half,
-                       **common)
+        holds = ours - half >= claim.reference - band
+    return ClaimResult(ours=ours, holds=bool(holds), ours_ci95=half, **common)

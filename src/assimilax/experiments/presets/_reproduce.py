@@ -22,7 +22,8 @@ import jax
 
 from ... import __version__
 from ... import io as rio
-from .._provenance import git_commit
+from .._provenance import code_fingerprint, git_commit
+from .._rundir import RunDirError, check_writable
 from .._runtime import configure_runtime
 from ._batch import MemberRun, run_member
 from ._claims import evaluate_claim
@@ -68,8 +69,11 @@ def reproduce(
 ) -> Reproduction:
     """Run a preset's members, check its claims, write ``summary.json`` and ``claims.md``.
 
-    Members already finished in ``out_dir`` with the same config and seeds are read back,
-    not recomputed, so an interrupted run resumes member by member. Float64 is switched on
+    Members already finished in ``out_dir`` with the same config and seeds, computed
+    under the same code fingerprint (version, commit, uncommitted changes, backend and the
+    numerical packages' versions: :func:`~assimilax.experiments._provenance.
+    code_fingerprint`), are read back, not recomputed, so an interrupted run resumes
+    member by member; a member computed by other code is recomputed. Float64 is switched on
     for the process.
 
     Args:
@@ -79,7 +83,8 @@ def reproduce(
         log: called with one line per member (progress); ``None``: silent.
 
     Returns:
-        The :class:`Reproduction`; a claim that fails does not raise (see ``all_hold``).
+        The :class:`Reproduction`; a claim that fails does not raise (see ``all_hold``
+        and ``as_expected``).
 
     Raises:
         UnknownPresetError: no preset of that name.
@@ -92,6 +97,10 @@ def reproduce(
     members = preset.build(quick)
     identity = {"preset": preset.name, "quick": quick}
     _claim_dir(out_dir, identity)
+    try:
+        check_writable(out_dir, "reproduction")
+    except RunDirError as err:
+        raise ReproduceDirError(str(err)) from None
     configure_runtime()
     say = log or (lambda line: None)
     member_dir = out_dir / MEMBERS_DIR
@@ -99,6 +108,7 @@ def reproduce(
     rio.write_json(out_dir / PRESET_FILE, identity)
     runs: dict[str, MemberRun] = {}
     version = "quick" if quick else "full"
+    fingerprint = code_fingerprint()
     for i, member in enumerate(members, 1):
         cfg = member.config_for(member.seeds[0])
         exp = cfg.experiment
@@ -107,11 +117,13 @@ def reproduce(
         head = (f"{preset.name} ({version}) [{i}/{len(members)}] {member.name}: "
                 f"{cfg.describe()}, {size}")
         path = member_dir / f"{member.name}.json"
-        previous = _previous_member(path, member)
+        previous, why = _previous_member(path, member, fingerprint)
         if previous is not None:
             runs[member.name] = previous
-            say(f"{head}: finished earlier, reused")
+            say(f"{head}: finished earlier under this code, reused")
             continue
+        if why:
+            say(f"{head}: {why}: recomputed")
         rio.write_text_atomic(member_dir / f"{member.name}.toml", cfg.to_toml())
         say(f"{head} ...")
         partial = member_dir / f"{member.name}.partial"
@@ -131,7 +143,8 @@ def reproduce(
         rmse = run.statistics["rmse_analysis"]["mean"]
         shown = ", ".join("diverged" if v is None else f"{v:.3f}" for v in rmse)
         say(f"{head}: analysis RMSE per seed {shown} ({run.wall_time_s:.1f} s)")
-    claims = [evaluate_claim(c, runs[c.member], runs.get(c.versus)) for c in preset.claims]
+    claims = [evaluate_claim(c, runs[c.member], runs.get(c.versus), quick=quick)
+              for c in preset.claims]
     result = Reproduction(
         preset=preset.name,
         reference=preset.reference,
@@ -140,6 +153,7 @@ def reproduce(
         claims=claims,
         members=[runs[m.name] for m in members],
         all_hold=all(c.holds for c in claims),
+        as_expected=all(c.as_expected for c in claims),
         wall_time_s=time.perf_counter() - t0,
         version=__version__,
         git_commit=git_commit(),
@@ -178,12 +192,22 @@ def _claim_dir(out_dir: Path, identity: dict[str, Any]) -> None:
         )
 
 
-def _previous_member(path: Path, member) -> MemberRun | None:
-    """The stored run of ``member`` at ``path`` if it has the same config and seeds."""
+def _previous_member(path: Path, member, fingerprint: dict[str, str]
+                     ) -> tuple[MemberRun | None, str | None]:
+    """The stored run of ``member`` at ``path`` if it has the same config and seeds and
+    was computed under ``fingerprint``; else ``None`` and why it is not reused."""
     if not path.is_file():
-        return None
+        return None, None
     try:
         run = MemberRun.from_dict(rio.read_json(path), reused=True)
-    except (ValueError, TypeError):
-        return None
-    return run if run.matches(member) else None
+    except (ValueError, TypeError, OSError) as err:
+        return None, f"its stored run {path} is unreadable ({err})"
+    if not run.matches(member):
+        return None, "its stored run has another config or other seeds"
+    if run.fingerprint != fingerprint:
+        changed = [k for k in dict.fromkeys([*fingerprint, *run.fingerprint])
+                   if run.fingerprint.get(k) != fingerprint.get(k)]
+        shown = ", ".join(f"{k} {run.fingerprint.get(k, '?')} -> {fingerprint.get(k)}"
+                          for k in changed)
+        return None, f"its stored run was computed by other code ({shown})"
+    return run, None
