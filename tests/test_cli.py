@@ -314,7 +314,7 @@ def test_set_on_reproduce_applies_to_every_member(tmp_path, monkeypatch):
 
     member = presets.Member("etkf", Config.from_dict(SMALL), (1,))
     claim = presets.Claim("ETKF N=20 analysis RMSE below 0.5", "etkf", 0.5, relation="below",
-                          rel_tol=0.0)
+                          rel_tol=0.0, kind="target", source="a test")
     tiny = presets.Preset(name="tiny_set", reference="a test", description="L96, ETKF",
                           members=lambda quick: (member,), claims=(claim,))
     monkeypatch.setitem(presets.PRESETS, "tiny_set", tiny)

@@ -47,15 +47,17 @@ def previous_run(config: Config, out_dir: Path) -> Summary | None:
     return None
 
 
-def check_writable(out_dir: Path, what: str = "run") -> None:
+def check_writable(out_dir: Path, what: str = "run", *, keep: bool = True) -> None:
     """Create ``out_dir`` (with its parents) and prove a file can be written there, before
-    anything is computed.
+    anything is computed; with ``keep=False`` the directories created for the proof are
+    removed again (nothing is left when a later check fails).
 
     Raises:
         RunDirError: the directory cannot be created or written (read-only, no space, a
             file in the way); the message names it and the reason.
     """
     probe = out_dir / f".assimilax-write-test-{uuid.uuid4().hex[:8]}"
+    created = [d for d in (out_dir, *out_dir.parents) if not d.exists()]
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
         with open(probe, "wb") as f:
@@ -71,6 +73,12 @@ def check_writable(out_dir: Path, what: str = "run") -> None:
             probe.unlink()
         except OSError:
             pass
+        if not keep:
+            for directory in created:  # innermost first
+                try:
+                    directory.rmdir()
+                except OSError:
+                    break
 
 
 def same_config(config: Config, stored: Any, out_dir: Path) -> None:

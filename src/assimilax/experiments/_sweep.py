@@ -784,7 +784,7 @@ def sweep(
     store = out_dir / STORE
     resume = _check_out_dir(spec, out_dir)
     try:
-        check_writable(out_dir, "sweep")
+        check_writable(out_dir, "sweep", keep=resume)
     except RunDirError as err:
         raise SweepDirError(str(err)) from None
     plan = plan_sweep(spec)
