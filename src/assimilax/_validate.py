@@ -26,8 +26,7 @@ def check_finite(where: str, name: str, value: Any, *, mask: Any = None) -> None
         if isinstance(leaf, jax.core.Tracer):
             continue
         if isinstance(leaf, float):
-            bad_value = None if np.isfinite(leaf) else leaf
-            if bad_value is not None:
+            if not np.isfinite(leaf):
                 raise ValueError(f"{where}: {name}{jax.tree_util.keystr(path)} is {leaf}; "
                                  "give a finite number.")
             continue

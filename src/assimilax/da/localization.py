@@ -1,6 +1,7 @@
 """Localization tapers (in DAPPER's radius convention) and taper matrices."""
 
 import abc
+import contextlib
 
 import equinox as eqx
 import jax
@@ -43,10 +44,9 @@ class AbstractTaper(eqx.Module):
             )
         grid = operator.grid
         distances = grid.distances(grid.points(), obs_pos)
-        if any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(self)):
-            c = self(jnp.asarray(distances))  # a traced radius: computed in the program
-            return jnp.where(c < cutoff, 0.0, c)
-        with jax.ensure_compile_time_eval():  # a constant radius: a constant of the program
+        traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(self))
+        # A traced radius is computed in the program; a constant one once, at tracing.
+        with contextlib.nullcontext() if traced else jax.ensure_compile_time_eval():
             c = self(jnp.asarray(distances))
             return jnp.where(c < cutoff, 0.0, c)
 

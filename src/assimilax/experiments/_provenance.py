@@ -51,7 +51,8 @@ def git_commit() -> str:
 
 
 FINGERPRINT_PACKAGES = ("jax", "jaxlib", "numpy", "equinox", "optax")
-"""The packages whose versions a code fingerprint records (they compute the numbers)."""
+"""The packages whose versions a code fingerprint records (they compute the numbers); all
+are among those of :func:`package_versions`."""
 
 
 def source_state() -> str:
@@ -105,12 +106,5 @@ def code_fingerprint() -> dict[str, str]:
         "git_commit": git_commit(),
         "source": source_state(),
         "backend": backend(),
-        **{name: versions.get(name) or _version(name) for name in FINGERPRINT_PACKAGES},
+        **{name: versions[name] for name in FINGERPRINT_PACKAGES},
     }
-
-
-def _version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "absent"

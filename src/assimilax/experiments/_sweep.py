@@ -78,7 +78,7 @@ from ..io import sweep_store
 from ._build import Experiment, build
 from ._divergence import DivergenceError, divergence_threshold, divergence_window
 from ._hybrid import HYBRID_SCORES, HYBRID_STATISTICS
-from ._provenance import git_commit, package_versions
+from ._provenance import backend, git_commit, package_versions
 from ._reduce import reduce
 from ._rundir import RunDirError, check_writable, format_value
 from ._runtime import XLA_CPU_FLAGS, configure_runtime
@@ -253,12 +253,11 @@ class Sweep:
         axes = _axes(data.get("sweep"), issues)
         if issues:
             raise SweepError(issues, source)
-        try:
-            base_config = Config.from_dict(copy.deepcopy(base))
+        try:  # the base alone, so that its issues are reported as the base's
+            Config.from_dict(copy.deepcopy(base))
         except ConfigError as err:
             raise SweepError([Issue(None, "base", f"the base config is invalid: {i}")
                               for i in err.issues], source) from None
-        del base_config  # validated: its issues are reported as the base's
         sweep = cls(base=base, axes=tuple(axes), batch_size=batch_size, source=source)
         sweep._validate_points()
         return sweep
@@ -878,7 +877,7 @@ def _create_store(spec: Sweep, plan: Plan, store: Path) -> None:
         "versions": package_versions(),
         "git_commit": git_commit(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "platform": f"{jax.default_backend()} ({jax.devices()[0].device_kind})",
+        "platform": backend(),
         "score": plan.score,
     }
     coords = {a.dim: list(a.values) for a in spec.axes}

@@ -10,9 +10,7 @@ from typing import Any
 import numpy as np
 
 from ._batch import MemberRun
-from ._preset import Claim
-
-_SYMBOL = {"approx": "≈", "below": "≤", "above": "≥"}
+from ._preset import SYMBOLS, Claim
 
 
 def seed_mean_ci(
@@ -124,7 +122,7 @@ class ClaimResult:
     @property
     def symbol(self) -> str:
         """``≈``, ``≤`` or ``≥``."""
-        return _SYMBOL.get(self.relation, self.relation)
+        return SYMBOLS.get(self.relation, self.relation)
 
     @property
     def outcome(self) -> str:
@@ -174,7 +172,7 @@ def evaluate_claim(claim: Claim, run: MemberRun, versus: MemberRun | None = None
         per_seed = [None if a is None or b is None or b == 0 else a / b
                     for a, b in zip(mine, theirs, strict=True)]
         ci95 = [None] * len(per_seed)
-    band = claim.rel_tol * abs(claim.reference)
+    band = claim.band
     common = dict(claim=claim.text, reference=claim.reference, member=claim.member,
                   statistic=claim.statistic, relation=claim.relation, rel_tol=claim.rel_tol,
                   per_seed=per_seed, versus=claim.versus, kind=claim.kind,

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from ..config import Config, ConfigError
 from ._claims import ClaimResult
+from ._preset import Claim
 from ._reproduction import Reproduction
 
 
@@ -24,17 +25,17 @@ def _ours(c: ClaimResult) -> str:
     return text + (f"; {c.note}" if c.note else "")
 
 
-def _reference(c: ClaimResult) -> str:
+def _reference(c: ClaimResult | Claim) -> str:
     text = f"{c.symbol} {c.reference:g}" if c.relation != "approx" else f"{c.reference:g}"
     return text + (f" × `{c.versus}`" if c.versus else "")
 
 
-def _tolerance(c: ClaimResult) -> str:
-    if not c.tolerance:
+def _tolerance(band: float | None, reference: float) -> str:
+    if not band:
         return "–"
-    text = f"±{c.tolerance:.2g}"
-    if c.reference:
-        text += f" ({100 * c.tolerance / abs(c.reference):.0f} %)"
+    text = f"±{band:.2g}"
+    if reference:
+        text += f" ({100 * band / abs(reference):.0f} %)"
     return text
 
 
@@ -42,14 +43,17 @@ def _outcome(c: ClaimResult) -> str:
     return c.outcome if c.as_expected else f"**{c.outcome}**"
 
 
-def _expected(c: ClaimResult) -> str:
+def _expected(c: ClaimResult | Claim) -> str:
     return c.expected if c.expected == "holds" else "fails¹"
 
 
-def _expected_failures(results) -> list[str]:
-    """Footnote lines: the reason of every claim expected to fail."""
-    lines = [f"- `{r.preset}`, {_cell(c.claim)}: {_cell(c.reason or '')}"
-             for r in results for c in r.claims if c.expected == "fails"]
+def _expected_failures(results, not_run=()) -> list[str]:
+    """Footnote lines: the reason of every claim expected to fail (of the presets run and
+    of those ``not_run``)."""
+    claims = [(r.preset, c.claim, c) for r in results for c in r.claims]
+    claims += [(p.name, c.text, c) for p in not_run for c in p.claims]
+    lines = [f"- `{preset}`, {_cell(text)}: {_cell(c.reason or '')}"
+             for preset, text, c in claims if c.expected == "fails"]
     return ["", "¹ Expected to fail, and why:", "", *lines] if lines else []
 
 
@@ -106,7 +110,8 @@ def claims_markdown(result: Reproduction) -> str:
     ]
     for c in result.claims:
         lines.append(f"| {_cell(c.claim)} | {_cell(_ours(c))} | {_reference(c)} | {c.kind} | "
-                     f"{_cell(c.source)} | {_tolerance(c)} | {_outcome(c)} | {_expected(c)} |")
+                     f"{_cell(c.source)} | {_tolerance(c.tolerance, c.reference)} | "
+                     f"{_outcome(c)} | {_expected(c)} |")
     held = sum(c.holds for c in result.claims)
     unexpected = sum(not c.as_expected for c in result.claims)
     lines += _expected_failures([result])
@@ -179,16 +184,15 @@ def reproduction_table(results: Sequence[Reproduction], *, command: str,
         version = "quick" if r.quick else "full"
         for c in r.claims:
             lines.append(f"| `{r.preset}` | {_cell(c.claim)} | {_cell(_ours(c))} | "
-                         f"{_reference(c)} | {c.kind} | {_cell(c.source)} | {_tolerance(c)} | "
-                         f"{_outcome(c)} | {_expected(c)} | {version} |")
+                         f"{_reference(c)} | {c.kind} | {_cell(c.source)} | "
+                         f"{_tolerance(c.tolerance, c.reference)} | {_outcome(c)} | "
+                         f"{_expected(c)} | {version} |")
     for preset in not_run:
         for c in preset.claims:
-            symbol = {"below": "≤ ", "above": "≥ "}.get(c.relation, "")
-            band = f"±{c.rel_tol * abs(c.reference):.2g}" if c.rel_tol else "–"
-            lines.append(f"| `{preset.name}` | {_cell(c.text)} | – | {symbol}{c.reference:g}"
-                         f"{f' × `{c.versus}`' if c.versus else ''} | {c.kind} | "
-                         f"{_cell(c.source)} | {band} | not run | {c.expected} | full |")
-    lines += _expected_failures(results)
+            lines.append(f"| `{preset.name}` | {_cell(c.text)} | – | {_reference(c)} | "
+                         f"{c.kind} | {_cell(c.source)} | {_tolerance(c.band, c.reference)} | "
+                         f"not run | {_expected(c)} | full |")
+    lines += _expected_failures(results, not_run)
     loose = [(r, c) for r in results if not r.quick for c in r.claims
              if c.interval_share is not None and c.interval_share > 0.5]
     if loose:

@@ -49,6 +49,9 @@ Kind = Literal["published", "figure", "reference-output", "reference-run", "targ
 
 KINDS: tuple[str, ...] = get_args(Kind)
 
+SYMBOLS = {"approx": "≈", "below": "≤", "above": "≥"}
+"""How each relation is written."""
+
 Expected = Literal["holds", "fails"]
 
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -173,6 +176,16 @@ class Claim:
             refuse("a target threshold has no band: rel_tol must be 0.")
         if self.versus is not None and self.relation == "approx":
             refuse("a comparison with another member is below or above, not approx.")
+
+    @property
+    def band(self) -> float:
+        """The band's half-width around ``reference``: ``rel_tol * |reference|``."""
+        return self.rel_tol * abs(self.reference)
+
+    @property
+    def symbol(self) -> str:
+        """``≈``, ``≤`` or ``≥``."""
+        return SYMBOLS[self.relation]
 
     def expectation(self, quick: bool) -> Expected:
         """What is expected of the quick or the full version."""
