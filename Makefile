@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-slow lint bench docs clean
+.PHONY: install run test test-slow test-dapper lint bench docs clean
 
 install: $(STAMP)
 
@@ -26,6 +26,13 @@ test: install
 
 test-slow: install
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "slow and not paper"
+
+# One analysis of DAPPER's own EnKF('Sqrt'), EnKF('PertObs') and EnKF_N against ours, on
+# the same inputs: installs the dapper extra into the venv (after the other suites: with
+# DAPPER importable, the benchmarks' tests would also run DAPPER's references).
+test-dapper: install
+	$(BIN)/python -m pip install --quiet -e ".[test,docs,dapper]"
+	$(BIN)/python -m pytest -q tests/test_dapper_oracle.py
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

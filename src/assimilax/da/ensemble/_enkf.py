@@ -1,3 +1,4 @@
+import equinox as eqx
 import jax.numpy as jnp
 import jax.scipy.linalg as jsl
 
@@ -11,25 +12,39 @@ class EnKF(AbstractTransformFilter):
     r"""Stochastic ensemble Kalman filter with perturbed observations.
 
     Each member assimilates $y - \epsilon_m$, with $\epsilon_m \sim N(0, R)$ centred over
-    the ensemble (DAPPER's ``mean0``). In whitened ensemble space:
+    the ensemble and, by default, rescaled by $\sqrt{N/(N-1)}$ to restore the variance
+    the centring removes from each member (DAPPER's ``mean0``, whose ``rescale=True``
+    default its ``EnKF('PertObs')`` uses). In whitened ensemble space:
 
     $$E_a = E_f + \tilde I\,\tilde Y^T\,(\tilde Y\tilde Y^T + (N-1)I)^{-1} A_f,$$
 
     with $\tilde I_m = R^{-1/2}(y - \epsilon_m - H(x_m))$ (the Woodbury form of
     $K = A^T Y (Y^TY + (N-1)R)^{-1}$). Inflation multiplies the analysis anomalies.
 
+    Attributes:
+        inflation: applied to the analysis anomalies.
+        rotation: applied after the inflation (none by default).
+        rescale_perturbations: multiply the centred perturbations by $\sqrt{N/(N-1)}$
+            (DAPPER's ``EnKF('PertObs')``): each member's perturbation then has variance
+            $R$, and their sample covariance ($1/(N-1)$) $N R/(N-1)$. ``False`` leaves
+            them centred only: an unbiased sample covariance $R$ and less spread.
+
     Refs: Burgers et al. (1998), Mon. Wea. Rev.; Evensen (2009), Data Assimilation.
     """
 
     inflation: AbstractInflation = NoInflation()
     rotation: AbstractRotation = NoRotation()
+    rescale_perturbations: bool = eqx.field(static=True, default=True)
 
     def _gain_weights(self, ensemble, window, key):
         y, mask = window.obs
         es = ensemble_space(ensemble, y, mask, window.operator, window.noise)
         N = ensemble.shape[0]
         D = standard_normal(key, es.Y.shape, es.Y.dtype)
-        D = jnp.where(mask, D - member_mean(D), 0.0)
+        D = D - member_mean(D)
+        if self.rescale_perturbations:
+            D = D * jnp.sqrt(N / (N - 1.0))
+        D = jnp.where(mask, D, 0.0)
         innov = window.noise.whiten(y - es.Eo, mask) - D  # (member, obs)
         G = es.Y @ es.Y.T + (N - 1) * jnp.eye(N, dtype=es.Y.dtype)
         Z = jsl.cho_solve(jsl.cho_factor(G), es.Y @ innov.T).T  # (member, member)

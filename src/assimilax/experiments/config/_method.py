@@ -181,10 +181,20 @@ class EnKFConfig(EnsembleMethodSection):
 
     rotate: bool = False
     """Apply a random mean-preserving rotation to the analysis anomalies."""
+    rescale_perturbations: bool = True
+    """Rescale the centred observation perturbations by sqrt(N/(N-1)), as DAPPER's
+    ``EnKF('PertObs')`` does (its ``mean0``); ``false`` only centres them."""
     title: ClassVar[str] = "EnKF"
 
     def build(self, model: AbstractModel | None = None) -> da.EnKF:
-        return da.EnKF(inflation=self.build_inflation(), rotation=self.build_rotation())
+        return da.EnKF(inflation=self.build_inflation(), rotation=self.build_rotation(),
+                       rescale_perturbations=self.rescale_perturbations)
+
+    def _parts(self) -> list[str]:
+        parts = super()._parts()
+        if not self.rescale_perturbations:
+            parts.append("perturbations not rescaled")
+        return parts
 
 
 @register("method", "enkf_n")
