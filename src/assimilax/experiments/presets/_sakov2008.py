@@ -20,7 +20,7 @@ EnKF-N and LETKF scores of Bocquet (2011):
 
 DAPPER's numbers are two-digit time means of single runs; the claims allow ±10 %.
 
-Full version: 8 seeds x 6,000 cycles, the first 1,000 left out (≥ 5,000 averaged cycles
+Full version: 8 seeds (16 for the LETKF) x 6,000 cycles, the first 1,000 left out (≥ 5,000 averaged cycles
 per seed, as the core issue asks; 3 to 7 minutes on 2 shared CPU cores). Quick version:
 8 seeds x 1,300 cycles, burn-in 300 (1,000 averaged cycles; the filters settle within
 ~100 cycles from an initial spread of 1), its wider interval in the tolerance; about 2
@@ -40,6 +40,11 @@ _FILE = "DAPPER mods/Lorenz96/sakov2008.py"
 
 SEEDS = tuple(range(8))
 
+LETKF_SEEDS = tuple(range(16))
+"""The LETKF's seeds in the full version: with N = 7 its seed means scatter more than the
+other filters' (8 seeds gave 0.220 ± 0.011, an interval of 51 % of the band; the seed
+rule asks at most half)."""
+
 _METHODS = {  # member name: [method] section
     "etkf_28": {"name": "etkf", "ensemble_size": 28, "inflation": 1.02, "rotate": True},
     "etkf_24": {"name": "etkf", "ensemble_size": 24, "inflation": 1.013, "rotate": True},
@@ -56,7 +61,8 @@ _METHODS = {  # member name: [method] section
 def _members(quick: bool) -> tuple[Member, ...]:
     cycles, burn_in = (1300, 300) if quick else (6000, 1000)
     return tuple(
-        Member(name, lorenz96_full(method, cycles=cycles, burn_in=burn_in), SEEDS)
+        Member(name, lorenz96_full(method, cycles=cycles, burn_in=burn_in),
+               LETKF_SEEDS if name == "letkf_7" and not quick else SEEDS)
         for name, method in _METHODS.items()
     )
 
