@@ -21,7 +21,8 @@ EnKF-N and LETKF scores of Bocquet (2011):
 DAPPER's numbers are two-digit time means of single runs; the claims allow ±10 %.
 
 Full version: 8 seeds (16 for the LETKF) x 6,000 cycles, the first 1,000 left out
-(≥ 5,000 averaged cycles per seed, as the core issue asks; 3 to 7 minutes on 2 shared CPU cores). Quick version:
+(≥ 5,000 averaged cycles per seed, as the core issue asks; 3 to 7 minutes on 2 shared
+CPU cores). Quick version:
 8 seeds x 1,300 cycles, burn-in 300 (1,000 averaged cycles; the filters settle within
 ~100 cycles from an initial spread of 1), its wider interval in the tolerance; about 2
 minutes. Measured (full): ETKF N=28 0.176, N=24 0.179; EnKF N=40 0.218, N=28 0.237;
