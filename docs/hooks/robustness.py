@@ -37,6 +37,10 @@ def _messages(node: ast.FunctionDef) -> list[str]:
             left = sub.left
             if isinstance(left, ast.Constant) and isinstance(left.value, str):
                 found.append(f"`{left.value}`")
+            elif isinstance(left, ast.JoinedStr):  # f"... {name} ...": the name shown
+                found.append("`" + "".join(
+                    part.value if isinstance(part, ast.Constant)
+                    else "{" + ast.unparse(part.value) + "}" for part in left.values) + "`")
     return list(dict.fromkeys(found))
 
 
@@ -49,6 +53,11 @@ def _parameters(node: ast.FunctionDef) -> list[str]:
     return values
 
 
+def _slow(node: ast.FunctionDef) -> bool:
+    """Marked ``@pytest.mark.slow`` (a real process: the slow suite, ``make test-slow``)."""
+    return any(ast.unparse(d).endswith("mark.slow") for d in node.decorator_list)
+
+
 def render() -> str:
     tree = ast.parse(TESTS.read_text(encoding="utf-8"))
     intro = ast.get_docstring(tree) or ""
@@ -56,8 +65,9 @@ def render() -> str:
         "# Robustness: bad input and hard edges",
         "",
         "Generated from `tests/test_hard_edges.py` each time the site is built: every case",
-        "below is a test of the default suite, and the messages are the ones the tests",
-        "require (a pattern is a regular expression).",
+        "below is a test of the default suite (or, marked *slow suite*, of `make test-slow`),",
+        "and the messages are the ones the tests require (a pattern is a regular",
+        "expression).",
         "",
         " ".join(intro.split()),
         "",
@@ -70,15 +80,18 @@ def render() -> str:
             doc = ast.get_docstring(node)
             if doc:
                 case += f": {' '.join(doc.split())}"
+            if _slow(node):
+                case += " *(slow suite)*"
             params = "; ".join(_parameters(node)).replace("|", "\\|") or "–"
             messages = "<br>".join(_messages(node)).replace("|", "\\|") or "–"
             lines.append(f"| {case} | {params} | {messages} |")
     lines += [
         "",
-        "Not yet covered here (see the project's issues): a corrupt or truncated",
-        "`checkpoint.npz`, `partial.zarr` or sweep store on resume, a full disk in the",
-        "middle of a run, and SIGINT/SIGTERM in the middle of a run or sweep (an",
-        "interrupted run resumes from its last checkpoint: tests/test_resume.py).",
+        "Exit codes of `assimilax run` and `assimilax sweep`: 2 for bad input and for a",
+        "directory or progress file that cannot be used (nothing changed), 74 when writing",
+        "the progress fails in the middle (what was saved before is intact), 130 and 143",
+        "after SIGINT and SIGTERM (the progress is saved; the same command resumes). A run",
+        "killed with `kill -9` resumes from its last checkpoint too (tests/test_resume.py).",
         "",
     ]
     return "\n".join(lines)

@@ -12,6 +12,8 @@ from rich.console import Console
 
 EXIT_DIVERGED = 1
 EXIT_BAD_INPUT = 2
+EXIT_WRITE_FAILED = 74
+"""Writing the progress failed mid-run (a full disk): what was saved before is intact."""
 
 app = typer.Typer(
     name="assimilax",
@@ -31,6 +33,16 @@ SetOption = Annotated[
     ),
 ]
 """The ``--set`` option of ``run``, ``sweep`` and ``reproduce``."""
+
+RestartOption = Annotated[
+    bool,
+    typer.Option(
+        "--restart",
+        help="Discard the earlier progress (and results) of this same configuration in DIR "
+             "and compute from the start; a different configuration is still refused.",
+    ),
+]
+"""The ``--restart`` option of ``run`` and ``sweep``."""
 
 
 def consoles() -> tuple[Console, Console]:

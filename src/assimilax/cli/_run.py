@@ -6,7 +6,17 @@ from typing import Annotated
 import typer
 
 from .. import experiments
-from ._app import EXIT_BAD_INPUT, EXIT_DIVERGED, SetOption, app, consoles, fail
+from .. import io as rio
+from ._app import (
+    EXIT_BAD_INPUT,
+    EXIT_DIVERGED,
+    EXIT_WRITE_FAILED,
+    RestartOption,
+    SetOption,
+    app,
+    consoles,
+    fail,
+)
 from ._table import summary_table
 
 
@@ -39,11 +49,15 @@ def run_command(
                  "(0: after every chunk); an interruption loses at most this much work.",
         ),
     ] = 30.0,
+    restart: RestartOption = False,
 ) -> None:
     """Run a twin experiment and write results.nc, summary.json and figures into DIR.
 
     The same config in the same DIR is not recomputed, an interrupted run of it is
-    resumed from its last checkpoint, and a different config is refused.
+    resumed from its last checkpoint, and a different config is refused; --restart
+    discards the earlier progress of this config in DIR and computes from cycle 0.
+    Ctrl-C (SIGINT) or SIGTERM saves the progress after the current chunk and exits with
+    130 or 143; the same command resumes (a second signal aborts at once).
     """
     stdout, stderr = consoles()
     overrides = set_ or []
@@ -55,10 +69,15 @@ def run_command(
     out_dir = out if out is not None else experiments.default_out_dir(config)
     try:
         summary = experiments.run(
-            cfg, out_dir, progress=progress, console=stderr, flush_seconds=flush_seconds
+            cfg, out_dir, progress=progress, console=stderr, flush_seconds=flush_seconds,
+            restart=restart,
         )
-    except experiments.RunDirError as exc:
+    except (experiments.RunDirError, rio.CorruptRunFileError) as exc:
         raise fail(stderr, f"error: {exc}", EXIT_BAD_INPUT) from None
+    except rio.ProgressWriteError as exc:
+        raise fail(stderr, f"error: {exc}", EXIT_WRITE_FAILED) from None
+    except experiments.Interrupted as exc:
+        raise fail(stderr, str(exc), exc.exit_code) from None
     except experiments.DivergenceError as exc:
         raise fail(
             stderr, f"error: {exc}\nThe cycles run so far are in {out_dir}.", EXIT_DIVERGED

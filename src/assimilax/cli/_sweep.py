@@ -6,7 +6,17 @@ from typing import Annotated
 import typer
 
 from .. import experiments
-from ._app import EXIT_BAD_INPUT, EXIT_DIVERGED, SetOption, app, consoles, fail
+from .. import io as rio
+from ._app import (
+    EXIT_BAD_INPUT,
+    EXIT_DIVERGED,
+    EXIT_WRITE_FAILED,
+    RestartOption,
+    SetOption,
+    app,
+    consoles,
+    fail,
+)
 from ._table import sweep_table
 
 EXIT_FAILED = EXIT_DIVERGED
@@ -41,13 +51,17 @@ def sweep_command(
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")
     ] = True,
+    restart: RestartOption = False,
 ) -> None:
     """Run a twin experiment at every point of a grid of config values into DIR/sweep.zarr.
 
     Points that share shapes run as one vmapped batch; batches are Dask tasks. Results
     are written as batches finish: the same command in the same DIR resumes an
     interrupted sweep, and a different sweep is refused. ``--set`` overrides a key of
-    the sweep's base config (a swept key keeps the values of its axis).
+    the sweep's base config (a swept key keeps the values of its axis). --restart
+    discards DIR/sweep.zarr (and DIR/points) of this sweep and computes every point
+    again. Ctrl-C (SIGINT) or SIGTERM stops after the next batch is written and exits
+    with 130 or 143; the same command resumes.
     """
     stdout, stderr = consoles()
     try:
@@ -57,9 +71,13 @@ def sweep_command(
     out_dir = out if out is not None else experiments.default_out_dir(sweep_file)
     try:
         result = experiments.sweep(spec, out_dir, scheduler=scheduler, workers=workers,
-                                   progress=progress, console=stderr)
-    except experiments.SweepDirError as exc:
+                                   progress=progress, console=stderr, restart=restart)
+    except (experiments.SweepDirError, rio.CorruptRunFileError) as exc:
         raise fail(stderr, f"error: {exc}", EXIT_BAD_INPUT) from None
+    except rio.ProgressWriteError as exc:
+        raise fail(stderr, f"error: {exc}", EXIT_WRITE_FAILED) from None
+    except experiments.Interrupted as exc:
+        raise fail(stderr, str(exc), exc.exit_code) from None
     except experiments.SchedulerError as exc:
         raise fail(stderr, f"error: {exc}\nNothing was run or written.", EXIT_BAD_INPUT) from None
     if result.computed == 0 and not result.failed:

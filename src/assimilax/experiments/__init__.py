@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from ._rundir import RunDirError as RunDirError
     from ._runtime import configure_runtime as configure_runtime
     from ._runtime import enable_compilation_cache as enable_compilation_cache
+    from ._signals import Interrupted as Interrupted
     from ._simulate import simulate_setup as simulate_setup
     from ._summary import Summary as Summary
     from ._summary import default_out_dir as default_out_dir
@@ -66,6 +67,7 @@ _LAZY = {
     "default_out_dir": "_summary",
     "load_summary": "_summary",
     "run": "_run",
+    "Interrupted": "_signals",
     "configure_runtime": "_runtime",
     "enable_compilation_cache": "_runtime",
     "simulate_setup": "_simulate",

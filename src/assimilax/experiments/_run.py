@@ -12,7 +12,10 @@ as an uninterrupted one.
 
 from __future__ import annotations
 
+import errno
 import json
+import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -25,6 +28,7 @@ from rich.console import Console
 from .. import __version__, plotting
 from .. import io as rio
 from ..da import assimilate, complete_series, series_specs
+from ..io import ProgressWriteError
 from ..io import _partial_run as partial_run
 from ._build import build
 from ._divergence import (
@@ -38,6 +42,7 @@ from ._provenance import git_commit, package_versions
 from ._reduce import reduce
 from ._rundir import check_writable, previous_run
 from ._runtime import configure_runtime
+from ._signals import Interrupted, deferred_signals, interrupt_now
 from ._simulate import simulate_setup
 from ._summary import Summary
 from ._twin import climatological_rms, twin_keys
@@ -67,11 +72,19 @@ def run(
     progress: bool = True,
     console: Console | None = None,
     flush_seconds: float = FLUSH_SECONDS,
+    restart: bool = False,
 ) -> Summary:
     """Run a twin experiment and write ``results.nc``, ``summary.json`` and figures.
 
     A finished run of the same config in ``out_dir`` is not recomputed: its summary is
     returned (``reused=True``); an interrupted one is resumed from its last checkpoint.
+    With ``restart=True`` the earlier files of this config in ``out_dir`` (checkpoint,
+    partial store, a hybrid run's checkpoints, a finished run's results) are discarded
+    and the run computes from cycle 0; a different config is still refused.
+
+    SIGINT or SIGTERM (main thread only) stops the run after its current chunk: the
+    progress is written (whatever ``flush_seconds``) and :class:`Interrupted` is raised;
+    the same call resumes. A second signal aborts at once.
     Float64 is switched on for the process. A config with ``[hybrid]`` runs its hybrid
     method instead (:func:`assimilax.experiments._run_hybrid.run_hybrid_experiment`: no
     chunks; an interrupted run resumes from its last finished iteration).
@@ -83,6 +96,8 @@ def run(
         console: where the progress bar goes (default: standard error).
         flush_seconds: longest wall time between two writes of the progress to disk
             (``0``: after every chunk); an interruption loses at most this much work.
+        restart: discard the earlier progress (or results) of this config in ``out_dir``
+            and compute from the start.
 
     Returns:
         The run's :class:`Summary`.
@@ -92,10 +107,20 @@ def run(
             be written; nothing is written.
         DivergenceError: the filter diverged and ``[experiment] divergence_check`` is on;
             the files of the cycles run so far are written first.
+        CorruptRunFileError: ``checkpoint.npz`` or ``partial.zarr`` (or a hybrid
+            checkpoint) of the interrupted run cannot be read; nothing is changed
+            (``restart=True`` discards them).
+        ProgressWriteError: writing the progress failed (a full disk): the last
+            checkpoint is intact and the same call resumes from it.
+        Interrupted: SIGINT or SIGTERM; the progress is saved.
     """
     t_start = time.perf_counter()
     out_dir = Path(out_dir)
-    previous = previous_run(config, out_dir)
+    previous = previous_run(config, out_dir)  # a different config is refused, even to restart
+    if restart:
+        check_writable(out_dir)
+        discard_run(out_dir)
+        previous = None
     if previous is not None:
         if previous.diverged and config.experiment.divergence_check:
             raise DivergenceError(
@@ -108,8 +133,11 @@ def run(
     if config.hybrid is not None:
         from ._run_hybrid import run_hybrid_experiment
 
-        return run_hybrid_experiment(config, out_dir, progress=progress, console=console,
-                                     t_start=t_start)
+        # No chunks to stop after: a signal stops a hybrid run at once, and the same
+        # command resumes it from its last finished iteration (DIR/checkpoint).
+        with interrupt_now(out_dir, _hybrid_interrupted):
+            return run_hybrid_experiment(config, out_dir, progress=progress, console=console,
+                                         t_start=t_start)
 
     configure_runtime()
     xp = build(config)
@@ -120,14 +148,15 @@ def run(
 
     commit, versions = git_commit(), package_versions()
     console = console or Console(stderr=True)
-    with progress_bar(console, progress) as bar:
+    with deferred_signals() as flag, progress_bar(console, progress) as bar:
         task = bar.add_task("simulating the twin", total=None)
         twin, observations = simulate_setup(setup)
         clim = float(climatological_rms(twin.truth))
         threshold = divergence_threshold(config, clim)
         bar.update(task, total=1, completed=1)
-        record, carry, done, divergence, resumed = _assimilate_all(
-            xp, config, twin, observations, threshold, bar, out_dir, commit, flush_seconds
+        record, carry, done, divergence, resumed, saved = _assimilate_all(
+            xp, config, twin, observations, threshold, bar, out_dir, commit, flush_seconds,
+            flag,
         )
     truth = np.asarray(twin.truth[:done])
     record = jax.device_get(complete_series(method, record, carry, truth))
@@ -135,8 +164,11 @@ def run(
     reduction = reduce(record, exp.burn_in, threshold=threshold, window=divergence_window(config),
                        divergence=divergence)
     divergence = reduction.divergence
-    _write_results(out_dir, config, setup, record, specs, truth, clim, reduction, commit,
-                   resumed, versions, time.perf_counter() - t_start)
+    try:
+        _write_results(out_dir, config, setup, record, specs, truth, clim, reduction, commit,
+                       resumed, versions, time.perf_counter() - t_start)
+    except OSError as err:
+        raise _write_error(err, out_dir / _names.RESULTS_FILE, done, saved) from None
     means = dict(reduction.means)
     standard = {key: means.pop(key, None) for key in
                 ("rmse_analysis", "rmse_forecast", "spread_analysis", "spread_forecast")}
@@ -158,7 +190,10 @@ def run(
         means=means,
         out_dir=out_dir,
     )
-    rio.write_json(out_dir / _names.SUMMARY_FILE, summary.to_dict())
+    try:
+        rio.write_json(out_dir / _names.SUMMARY_FILE, summary.to_dict())
+    except OSError as err:
+        raise _write_error(err, out_dir / _names.SUMMARY_FILE, done, saved) from None
     partial_run.remove_partial(out_dir)
     if divergence is not None and exp.divergence_check:
         raise DivergenceError(divergence[0], divergence[1], _advice(config))
@@ -166,7 +201,7 @@ def run(
 
 
 def _assimilate_all(xp, config, twin, observations, threshold, bar, out_dir, commit,
-                    flush_seconds):
+                    flush_seconds, interrupted=None):
     """Chunk by chunk, resuming from a checkpoint in ``out_dir`` if there is one.
 
     Whatever the method, the record is the driver's series (``Result.series``); lagged
@@ -174,7 +209,11 @@ def _assimilate_all(xp, config, twin, observations, threshold, bar, out_dir, com
     :func:`assimilax.da.complete_series`).
 
     Returns the host record, the method's carry, cycles done, the divergence (or
-    ``None``) and the cycle resumed at (or ``None``).
+    ``None``), the cycle resumed at (or ``None``) and the cycles of the last checkpoint
+    written (0: none).
+
+    After a chunk, a set ``interrupted`` flag (:func:`deferred_signals`) writes the
+    progress at once and raises :class:`Interrupted`.
     """
     exp = config.experiment
     model, method = xp.setup.model, xp.method
@@ -197,6 +236,7 @@ def _assimilate_all(xp, config, twin, observations, threshold, bar, out_dir, com
     done, divergence = start, None
     pending: dict[str, list[np.ndarray]] = {}
     flushed, last_flush = start, time.perf_counter()
+    store = out_dir / partial_run.PARTIAL_STORE
     for a in range(start, cycles, chunk):
         b = min(a + chunk, cycles)
         result = _assimilate_chunk(
@@ -217,15 +257,71 @@ def _assimilate_all(xp, config, twin, observations, threshold, bar, out_dir, com
                 break
         # The last chunk is not flushed: results.nc follows at once, and a run killed
         # before it is written resumes from the previous flush.
-        if done < cycles and time.perf_counter() - last_flush >= flush_seconds:
-            partial_run.write_partial(
-                out_dir, flushed, {k: np.concatenate(v) for k, v in pending.items()}
-            )
-            leaves = [np.asarray(x) for x in jax.tree.leaves(carry)]
-            partial_run.save_checkpoint(out_dir, done, leaves)
+        stop = done < cycles and bool(interrupted)
+        if done < cycles and (stop or time.perf_counter() - last_flush >= flush_seconds):
+            # The records first, beyond the checkpoint (ignored until it vouches for
+            # them), then the checkpoint, atomically: a failure of either leaves the
+            # previous checkpoint and its records intact.
+            where = store
+            try:
+                partial_run.write_partial(
+                    out_dir, flushed, {k: np.concatenate(v) for k, v in pending.items()}
+                )
+                leaves = [np.asarray(x) for x in jax.tree.leaves(carry)]
+                where = out_dir / partial_run.CHECKPOINT_FILE
+                partial_run.save_checkpoint(out_dir, done, leaves)
+            except OSError as err:
+                raise _write_error(err, where, done, flushed) from None
             pending, flushed, last_flush = {}, done, time.perf_counter()
+        if stop:
+            name = signal.Signals(interrupted.signum).name
+            raise Interrupted(
+                interrupted.signum,
+                f"interrupted by {name} at cycle {done} of {cycles}; progress saved in "
+                f"{out_dir}; run the same command to resume.", out_dir, done)
     record = {name: np.concatenate(parts) for name, parts in pieces.items()}
-    return record, carry, done, divergence, resumed
+    return record, carry, done, divergence, resumed, flushed
+
+
+def _write_error(err: OSError, path: Path, cycle: int, saved: int) -> ProgressWriteError:
+    """The message of a failed write of a run's progress or files (a full disk, ...)."""
+    reason = ("no space left on device" if err.errno == errno.ENOSPC
+              else (err.strerror or str(err)))
+    kept = (f"the checkpoint of cycle {saved} is intact" if saved
+            else "no checkpoint was written yet (the same command starts from cycle 0)")
+    return ProgressWriteError(
+        f"{reason} writing {path} at cycle {cycle}: {kept}; free space and run the same "
+        "command to resume.")
+
+
+def discard_run(out_dir: Path) -> None:
+    """Remove the files of an earlier run in ``out_dir`` (``restart=True``): its summary
+    first (so that no half-removed run passes for a finished one), results, networks,
+    checkpoint and partial store, and a hybrid run's checkpoints.
+
+    Raises:
+        RunDirError: a file cannot be removed.
+    """
+    from ._run_hybrid import CHECKPOINT_DIR
+    from ._rundir import RunDirError
+
+    try:
+        for name in (_names.SUMMARY_FILE, _names.RESULTS_FILE, partial_run.CHECKPOINT_FILE):
+            (out_dir / name).unlink(missing_ok=True)
+        for name in (partial_run.PARTIAL_STORE, CHECKPOINT_DIR, rio.NETWORKS_DIR):
+            if (out_dir / name).exists():
+                shutil.rmtree(out_dir / name)
+    except OSError as err:
+        raise RunDirError(f"cannot discard the earlier run in {out_dir} (--restart): "
+                          f"{err.strerror or err}; nothing was computed.") from None
+
+
+def _hybrid_interrupted(name: str, out_dir: Path) -> str:
+    from ._run_hybrid import CHECKPOINT_DIR
+
+    return (f"interrupted by {name}; the finished iterations of this hybrid run are kept in "
+            f"{out_dir / CHECKPOINT_DIR} (iterative_emulation; emulator_4dvar keeps none); "
+            "run the same command to resume from the last of them.")
 
 
 def _chunk(config: Config, method) -> int:

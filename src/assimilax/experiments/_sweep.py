@@ -45,10 +45,13 @@ import contextlib
 import copy
 import dataclasses
 import datetime
+import errno
 import json
 import logging
 import math
 import os
+import shutil
+import signal
 import socket
 import time
 import tomllib
@@ -82,6 +85,7 @@ from ._provenance import backend, git_commit, package_versions
 from ._reduce import reduce
 from ._rundir import RunDirError, check_writable, format_value
 from ._runtime import XLA_CPU_FLAGS, configure_runtime
+from ._signals import Interrupted, deferred_signals
 from ._simulate import simulate_setup
 from ._twin import climatological_rms, twin_keys
 from .config import SECTIONS, Config, ConfigError, Issue, apply_overrides, parse_override
@@ -756,11 +760,17 @@ def sweep(
     console: Console | None = None,
     connect_timeout: float = 10.0,
     plots: bool = True,
+    restart: bool = False,
 ) -> SweepResult:
     """Run every point of a sweep and write ``out_dir/sweep.zarr`` (and its figures).
 
     Resumes: a store of the same sweep in ``out_dir`` is completed, recomputing only its
-    unfinished batches. Float64 is switched on for the process.
+    unfinished batches; ``restart=True`` discards that store (and the hybrid points'
+    run directories, ``points/``) and computes every point again (a different sweep is
+    still refused). Float64 is switched on for the process.
+
+    SIGINT or SIGTERM (main thread only) stops the sweep once the next batch is written
+    and raises :class:`Interrupted`; the same call resumes. A second signal aborts at once.
 
     Args:
         spec: a validated sweep (:func:`load_sweep`).
@@ -772,21 +782,30 @@ def sweep(
         console: where the progress bar goes (default: standard error).
         connect_timeout: seconds to wait for a scheduler at an address.
         plots: write the sweep's figures once every point is done.
+        restart: discard the earlier store of this sweep in ``out_dir`` and compute all.
 
     Raises:
         SweepDirError: ``out_dir`` holds something else than this sweep; nothing is written.
         SchedulerError: the scheduler cannot be reached; nothing is written.
+        CorruptRunFileError: the store to resume cannot be read; nothing is changed
+            (``restart=True`` discards it).
+        ProgressWriteError: writing a batch failed (a full disk): the points written
+            before are intact and the same call resumes.
+        Interrupted: SIGINT or SIGTERM; the finished batches are saved.
     """
     start = time.perf_counter()
     configure_runtime()
     out_dir = Path(out_dir)
     store = out_dir / STORE
-    resume = _check_out_dir(spec, out_dir)
+    resume = _check_out_dir(spec, out_dir, restart=restart)
     try:
         check_writable(out_dir, "sweep", keep=resume)
     except RunDirError as err:
         raise SweepDirError(str(err)) from None
     plan = plan_sweep(spec)
+    if restart and resume:
+        _discard_sweep(out_dir)
+        resume = False
     done = rio.read_sweep_done(store).ravel() if resume else np.zeros(spec.size, bool)
     todo = [b for b in plan.batches if not done[list(b.points)].all()]
     failed: list[tuple[int, str]] = []
@@ -798,7 +817,8 @@ def sweep(
                 out_dir.mkdir(parents=True, exist_ok=True)
                 _create_store(spec, plan, store)
             console = console or Console(stderr=True)
-            with _progress_bar(console, progress) as bar:
+            points_done = int(done.sum())
+            with deferred_signals() as flag, _progress_bar(console, progress) as bar:
                 n_done = len(plan.batches) - len(todo)
                 task = bar.add_task("sweep: batches", total=len(plan.batches), completed=n_done)
                 for batch_task, outcome in execute(tasks):
@@ -807,8 +827,20 @@ def sweep(
                                        f"{outcome}"))
                     else:
                         index = np.unravel_index(np.asarray(outcome["points"]), spec.shape)
-                        rio.write_sweep_points(store, index, outcome["values"])
+                        try:
+                            rio.write_sweep_points(store, index, outcome["values"])
+                        except OSError as err:
+                            raise _write_error(err, store, batch_task.batch.index,
+                                               points_done, spec.size) from None
+                        points_done += len(batch_task.batch.points)
                     bar.advance(task)
+                    if flag:
+                        name = signal.Signals(flag.signum).name
+                        raise Interrupted(
+                            flag.signum,
+                            f"interrupted by {name} with {points_done} of {spec.size} points "
+                            f"done; progress saved in {store}; run the same command to "
+                            "resume.", out_dir, points_done)
     figures: list[Path] = []
     if plots and not failed:
         from .. import plotting
@@ -818,8 +850,30 @@ def sweep(
                        failed, time.perf_counter() - start, figures)
 
 
-def _check_out_dir(spec: Sweep, out_dir: Path) -> bool:
-    """Whether ``out_dir`` holds this sweep's store (to resume); raises if something else."""
+def _write_error(err: OSError, store: Path, batch: int, done: int, size: int):
+    reason = ("no space left on device" if err.errno == errno.ENOSPC
+              else (err.strerror or str(err)))
+    return rio.ProgressWriteError(
+        f"{reason} writing {store} (batch {batch}): the {done} of {size} points written "
+        "before are intact; free space and run the same command to resume.")
+
+
+def _discard_sweep(out_dir: Path) -> None:
+    """Remove the store and the hybrid points' run directories (``restart=True``)."""
+    try:
+        for name in (STORE, POINTS_DIR):
+            if (out_dir / name).exists():
+                shutil.rmtree(out_dir / name)
+    except OSError as err:
+        raise SweepDirError(f"cannot discard the earlier sweep in {out_dir} (--restart): "
+                            f"{err.strerror or err}; nothing was computed.") from None
+
+
+def _check_out_dir(spec: Sweep, out_dir: Path, *, restart: bool = False) -> bool:
+    """Whether ``out_dir`` holds this sweep's store (to resume); raises if something else.
+
+    A store whose attributes cannot be read is reported as corrupt, unless ``restart``
+    (it is then discarded: it holds no readable result)."""
     if not out_dir.exists():
         return False
     if not out_dir.is_dir():
@@ -830,8 +884,11 @@ def _check_out_dir(spec: Sweep, out_dir: Path) -> bool:
             attrs = rio.read_sweep_attrs(store)
             stored = tomllib.loads(attrs["sweep"])
         except Exception as err:  # noqa: BLE001 - any unreadable store is refused alike
-            raise SweepDirError(f"{store} is not a readable assimilax sweep store ({err}); "
-                                "nothing was changed. Choose another --out.") from None
+            if restart:
+                return True
+            raise rio.CorruptRunFileError(
+                store, f"not a readable assimilax sweep store: {type(err).__name__}: {err}"
+            ) from None
         _same_sweep(spec, stored, out_dir)
         return True
     if (out_dir / rio.names.SUMMARY_FILE).exists() or (out_dir / rio.names.CONFIG_FILE).exists():

@@ -15,6 +15,9 @@ from ._checkpoints import read_step as read_step
 from ._checkpoints import write_fit_state as write_fit_state
 from ._checkpoints import write_network as write_network
 from ._checkpoints import write_step as write_step
+from ._files import CorruptRunFileError as CorruptRunFileError
+from ._files import ProgressWriteError as ProgressWriteError
+from ._files import RunFileError as RunFileError
 from ._files import read_json as read_json
 from ._files import write_json as write_json
 from ._files import write_text_atomic as write_text_atomic
@@ -32,6 +35,9 @@ from ._toml import dumps_toml as dumps_toml
 from ._toml import toml_value as toml_value
 
 __all__ = [
+    "CorruptRunFileError",
+    "ProgressWriteError",
+    "RunFileError",
     "add_variables",
     "create_sweep_store",
     "dumps_toml",

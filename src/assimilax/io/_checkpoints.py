@@ -29,7 +29,7 @@ import numpy as np
 from jaxtyping import PyTree
 
 from ..ml.training import FitState, History
-from ._files import temporary_path, write_text_atomic
+from ._files import CorruptRunFileError, temporary_path, write_text_atomic
 
 FIT_STATE_FILE = "state.npz"
 FIT_META_FILE = "state.json"
@@ -79,12 +79,15 @@ def read_fit_state(directory: str | os.PathLike) -> FitState | None:
     path = Path(directory) / FIT_STATE_FILE
     if not path.is_file():
         return None
-    with np.load(path) as data:
-        meta = json.loads(str(data["meta"]))
-        parts = {}
-        for part in _FIT_PARTS:
-            count = sum(1 for k in data.files if k.rsplit("_", 1)[0] == part)
-            parts[part] = tuple(data[f"{part}_{i}"] for i in range(count))
+    try:
+        with np.load(path) as data:
+            meta = json.loads(str(data["meta"]))
+            parts = {}
+            for part in _FIT_PARTS:
+                count = sum(1 for k in data.files if k.rsplit("_", 1)[0] == part)
+                parts[part] = tuple(data[f"{part}_{i}"] for i in range(count))
+    except Exception as err:  # noqa: BLE001 - BadZipFile, EOFError, KeyError, ValueError...
+        raise CorruptRunFileError(path, f"{type(err).__name__}: {err}") from None
     return FitState(**parts, epochs_done=meta["epochs_done"],
                     history=History.from_dict(meta["history"]), best_val=meta["best_val"],
                     since_best=meta["since_best"], finished_early=meta["finished_early"],
@@ -152,19 +155,26 @@ def read_step(directory: str | os.PathLike, *, like: PyTree = None) -> StepCheck
     Args:
         directory: the checkpoint directory.
         like: a pytree of the structure of the written ``tree`` (its values are replaced).
+
+    Raises:
+        CorruptRunFileError: the latest step's files are missing, truncated or unreadable.
     """
     directory = Path(directory)
     latest = directory / LATEST_FILE
     if not latest.is_file():
         return None
-    pointer = json.loads(latest.read_text(encoding="utf-8"))
-    if not isinstance(pointer, dict) or "folder" not in pointer:
-        return None
-    folder = directory / pointer["folder"]
-    tree = eqx.tree_deserialise_leaves(folder / _TREE_FILE, like)
-    with np.load(folder / _ARRAYS_FILE) as data:
-        arrays = {k: data[k] for k in data.files}
-    meta = json.loads((folder / _META_FILE).read_text(encoding="utf-8"))
+    where = latest
+    try:
+        pointer = json.loads(latest.read_text(encoding="utf-8"))
+        if not isinstance(pointer, dict) or "folder" not in pointer or "step" not in pointer:
+            raise ValueError(f"{LATEST_FILE} names no step folder")
+        folder = where = directory / str(pointer["folder"])
+        tree = eqx.tree_deserialise_leaves(folder / _TREE_FILE, like)
+        with np.load(folder / _ARRAYS_FILE) as data:
+            arrays = {k: data[k] for k in data.files}
+        meta = json.loads((folder / _META_FILE).read_text(encoding="utf-8"))
+    except Exception as err:  # noqa: BLE001 - truncated, missing, not JSON, other shapes
+        raise CorruptRunFileError(where, f"{type(err).__name__}: {err}") from None
     return StepCheckpoint(pointer["step"], tree, arrays, meta)
 
 

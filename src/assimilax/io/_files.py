@@ -47,3 +47,24 @@ def read_json(path: str | os.PathLike) -> dict[str, Any]:
     """Read a JSON object from ``path``."""
     with open(path, encoding="utf-8") as f:
         return json.load(f)
+
+
+class RunFileError(RuntimeError):
+    """A file of a run or sweep in progress cannot be read or written."""
+
+
+class CorruptRunFileError(RunFileError):
+    """A file of an unfinished run or sweep (``checkpoint.npz``, ``partial.zarr``, a sweep
+    store, a hybrid run's checkpoint) is corrupt or truncated; nothing was changed."""
+
+    def __init__(self, path: str | os.PathLike, reason: object):
+        self.path = Path(path)
+        super().__init__(
+            f"{self.path} is corrupt or truncated ({reason}); nothing was changed. Run the "
+            "same command with --restart (Python: restart=True) to discard the earlier "
+            "progress in that directory and compute from the start.")
+
+
+class ProgressWriteError(RunFileError):
+    """Writing the progress of a run or sweep failed (a full disk, ...); what was written
+    before is intact and the same command resumes from it."""

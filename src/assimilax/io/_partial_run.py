@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import zarr
 
-from ._files import temporary_path
+from ._files import CorruptRunFileError, temporary_path
 
 PARTIAL_STORE = "partial.zarr"
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -71,8 +71,15 @@ def write_partial(
 
 def read_partial(out_dir: str | os.PathLike, done: int) -> dict[str, np.ndarray]:
     """The first ``done`` rows of every record in ``partial.zarr``."""
-    group = zarr.open_group(str(Path(out_dir) / PARTIAL_STORE), mode="r")
-    return {name: np.asarray(array[:done]) for name, array in group.arrays()}
+    path = Path(out_dir) / PARTIAL_STORE
+    try:
+        group = zarr.open_group(str(path), mode="r")
+        records = {name: np.asarray(array[:done]) for name, array in group.arrays()}
+    except Exception as err:  # noqa: BLE001 - any unreadable store is reported alike
+        raise CorruptRunFileError(path, f"{type(err).__name__}: {err}") from None
+    if not records or any(v.shape[:1] != (done,) for v in records.values()):
+        raise CorruptRunFileError(path, f"it does not hold the {done} cycles of its checkpoint")
+    return records
 
 
 def save_checkpoint(out_dir: str | os.PathLike, done: int, leaves: Sequence[np.ndarray]) -> None:
@@ -94,15 +101,22 @@ def save_checkpoint(out_dir: str | os.PathLike, done: int, leaves: Sequence[np.n
 
 def load_checkpoint(out_dir: str | os.PathLike) -> tuple[int, list[np.ndarray]] | None:
     """``(done, leaves)`` of the checkpoint in ``out_dir``; ``None`` if there is none (or
-    no partial store to go with it)."""
+    no partial store to go with it).
+
+    Raises:
+        CorruptRunFileError: the checkpoint cannot be read (truncated, not an ``.npz``).
+    """
     out_dir = Path(out_dir)
     path = out_dir / CHECKPOINT_FILE
     if not path.is_file() or not (out_dir / PARTIAL_STORE).is_dir():
         return None
-    with np.load(path) as data:
-        done = int(data[_DONE])
-        n = sum(1 for key in data.files if key.startswith(_LEAF))
-        leaves = [np.asarray(data[f"{_LEAF}{i}"]) for i in range(n)]
+    try:
+        with np.load(path) as data:
+            done = int(data[_DONE])
+            n = sum(1 for key in data.files if key.startswith(_LEAF))
+            leaves = [np.asarray(data[f"{_LEAF}{i}"]) for i in range(n)]
+    except Exception as err:  # noqa: BLE001 - BadZipFile, EOFError, KeyError, ValueError...
+        raise CorruptRunFileError(path, f"{type(err).__name__}: {err}") from None
     return done, leaves
 
 

@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from ._files import CorruptRunFileError
+
 STORE = "sweep.zarr"
 """The store's name inside a sweep directory."""
 
@@ -129,8 +131,21 @@ def write_sweep_points(
 
 
 def read_sweep_done(path: str | os.PathLike) -> np.ndarray:
-    """The ``done`` mask of a store, on its dimensions."""
-    return np.asarray(_zarr().open_group(str(path), mode="r")["done"][...], bool)
+    """The ``done`` mask of a store, on its dimensions, once every variable of the store is
+    proven readable (a resumed sweep writes into their chunks).
+
+    Raises:
+        CorruptRunFileError: a variable or the metadata cannot be read.
+    """
+    try:
+        group = _zarr().open_group(str(path), mode="r")
+        for name, array in group.arrays():
+            values = np.asarray(array[...])
+            if name == "done":
+                done = values.astype(bool)
+        return done
+    except Exception as err:  # noqa: BLE001 - any unreadable store is reported alike
+        raise CorruptRunFileError(path, f"{type(err).__name__}: {err}") from None
 
 
 def read_sweep_attrs(path: str | os.PathLike) -> dict[str, Any]:
