@@ -19,13 +19,15 @@ run: install
 
 # Both suites run on every core (pytest-xdist, one test file per worker at a time, each
 # worker computing on one thread: tests/conftest.py) and print their ten slowest tests.
+# The default suite compiles at XLA's backend optimisation level 0 (tests/conftest.py):
+# its programs are compiled more than they run; the slow suite keeps the default level.
 TEST_WORKERS ?= auto
 
 test: install
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 test-slow: install
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "slow and not paper"
+	ASSIMILAX_TEST_XLA_OPT=default $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "slow and not paper"
 
 # One analysis of DAPPER's own EnKF('Sqrt'), EnKF('PertObs') and EnKF_N against ours, on
 # the same inputs: installs the dapper extra into the venv (after the other suites: with

@@ -25,6 +25,15 @@ from assimilax.experiments._sweep import worker_env  # imports JAX, computes not
 # workers share the cores instead of thread pools competing for them.
 if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.update(worker_env())
+# The default suite compiles far more than it computes: its programs are small and run
+# for seconds, so LLVM's optimisation passes cost more than they save (measured on
+# test_ienks.py and test_cycle.py: 102 s at the default level, 74 s at 0). The slow suite
+# keeps the default (``ASSIMILAX_TEST_XLA_OPT`` overrides); the flag reaches the
+# ``assimilax`` processes the tests start through the environment.
+_OPT = os.environ.get("ASSIMILAX_TEST_XLA_OPT", "0")
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", "") and _OPT != "default":
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
+                               + f" --xla_backend_optimization_level={_OPT}").strip()
 os.environ.setdefault("ASSIMILAX_COMPILATION_CACHE",
                       str(Path(__file__).resolve().parents[1] / ".cache" / "jax-tests"))
 
@@ -35,6 +44,9 @@ from assimilax.experiments import configure_runtime, enable_compilation_cache  #
 
 configure_runtime()  # float64 and the XLA CPU flags the runner uses
 enable_compilation_cache()
+# The test process caches only programs that took 0.2 s or more to compile (JAX's
+# default): the suite compiles thousands of small ones, cheaper to compile than to write.
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
 

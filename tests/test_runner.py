@@ -33,7 +33,7 @@ SUMMARY_KEYS = {
     "rmse_analysis", "rmse_analysis_ci95", "rmse_forecast", "spread_analysis",
     "spread_forecast", "diverged", "diverged_at_cycle", "cycles",
     "wall_time_s", "cycles_per_second", "config", "seed", "version", "git_commit",
-    "resumed_at_cycle", "versions",
+    "resumed_at_cycle", "versions", "startup_s", "compile_s", "programs_from_cache",
 }
 
 
@@ -108,6 +108,9 @@ def test_summary_json(etkf_run):
     assert 0 < data["rmse_analysis_ci95"] < data["rmse_analysis"]
     assert data["wall_time_s"] > 0
     assert data["cycles_per_second"] == pytest.approx(200 / data["wall_time_s"])
+    # The set-up and compilation come before the first cycle, within the wall time.
+    assert 0 < data["compile_s"] and 0 < data["startup_s"] < data["wall_time_s"]
+    assert data["programs_from_cache"] >= 0
     assert load_summary(out) == summary
     assert Summary.from_dict(summary.to_dict()) == summary
 

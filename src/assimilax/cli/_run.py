@@ -7,6 +7,7 @@ import typer
 
 from .. import experiments
 from .. import io as rio
+from ..experiments._runtime import process_age_s
 from ._app import (
     EXIT_BAD_INPUT,
     EXIT_DIVERGED,
@@ -59,6 +60,7 @@ def run_command(
     Ctrl-C (SIGINT) or SIGTERM saves the progress after the current chunk and exits with
     130 or 143; the same command resumes (a second signal aborts at once).
     """
+    imports = process_age_s()  # the interpreter, JAX and assimilax, before the run
     stdout, stderr = consoles()
     overrides = set_ or []
     try:
@@ -87,7 +89,7 @@ def run_command(
             f"{out_dir} already holds a finished run of this configuration: not recomputed.",
             markup=False,
         )
-    stdout.print(summary_table(summary))
+    stdout.print(summary_table(summary, imports_s=None if summary.reused else imports))
     if summary.diverged:
         stderr.print(
             f"warning: the filter diverged at cycle {summary.diverged_at_cycle} "

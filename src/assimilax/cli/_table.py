@@ -15,8 +15,12 @@ def _num(value: float | None, fmt: str = ".4g") -> str:
     return "-" if value is None else format(value, fmt)
 
 
-def summary_table(summary: Summary) -> Table:
-    """Time means after burn-in, divergence, speed and provenance of a run."""
+def summary_table(summary: Summary, *, imports_s: float | None = None) -> Table:
+    """Time means after burn-in, divergence, speed and provenance of a run.
+
+    ``imports_s``: seconds of the process before the run (the interpreter and the
+    imports), added to the run's start-up in its row when given.
+    """
     try:
         title = Config.from_dict(summary.config).describe()
     except ConfigError:  # a run written by another version of the schema
@@ -47,6 +51,8 @@ def summary_table(summary: Summary) -> Table:
     table.add_row("diverged", diverged, style="bold red" if summary.diverged else None)
     table.add_row("cycles", f"{summary.cycles:,}")
     table.add_row("wall time", f"{summary.wall_time_s:.1f} s")
+    if summary.startup_s is not None:
+        table.add_row("start-up (to the first cycle)", _startup(summary, imports_s))
     if hybrid is None:  # a hybrid's time goes into training, not cycles
         table.add_row("cycles per second", f"{summary.cycles_per_second:,.0f}")
     table.add_row("seed", str(summary.seed))
@@ -54,6 +60,18 @@ def summary_table(summary: Summary) -> Table:
     if summary.out_dir is not None:
         table.add_row("files", str(summary.out_dir))
     return table
+
+
+def _startup(summary: Summary, imports_s: float | None) -> str:
+    """``1.3 s (imports 0.9 s, set-up and compilation 0.4 s: 3 programs from the cache)``."""
+    total = summary.startup_s + (imports_s or 0.0)
+    parts = [] if imports_s is None else [f"imports {imports_s:.1f} s"]
+    parts.append(f"set-up {summary.startup_s - (summary.compile_s or 0.0):.1f} s")
+    if summary.compile_s is not None:
+        loaded = summary.programs_from_cache or 0
+        parts.append(f"compilation {summary.compile_s:.1f} s"
+                     + (f", {loaded} programs from the on-disk cache" if loaded else ""))
+    return f"{total:.1f} s ({'; '.join(parts)})"
 
 
 _MEAN_LABELS = {"rmse_smoothed": "smoothed RMSE"}

@@ -41,7 +41,7 @@ from ._progress import progress_bar
 from ._provenance import git_commit, package_versions
 from ._reduce import reduce
 from ._rundir import check_writable, previous_run
-from ._runtime import configure_runtime
+from ._runtime import CompileClock, configure_runtime
 from ._signals import Interrupted, deferred_signals, interrupt_now
 from ._simulate import simulate_setup
 from ._summary import Summary
@@ -148,16 +148,20 @@ def run(
 
     commit, versions = git_commit(), package_versions()
     console = console or Console(stderr=True)
-    with deferred_signals() as flag, progress_bar(console, progress) as bar:
+    with (CompileClock() as clock, deferred_signals() as flag,
+          progress_bar(console, progress) as bar):
         task = bar.add_task("simulating the twin", total=None)
         twin, observations = simulate_setup(setup)
         clim = float(climatological_rms(twin.truth))
         threshold = divergence_threshold(config, clim)
         bar.update(task, total=1, completed=1)
-        record, carry, done, divergence, resumed, saved = _assimilate_all(
+        record, carry, done, divergence, resumed, saved, first = _assimilate_all(
             xp, config, twin, observations, threshold, bar, out_dir, commit, flush_seconds,
-            flag,
+            flag, clock,
         )
+    # Before the first cycle computes: set-up, the twin, and every compilation (or load
+    # from the on-disk cache) up to the first chunk's.
+    startup = None if first is None else first[0] - t_start + first[1]
     truth = np.asarray(twin.truth[:done])
     record = jax.device_get(complete_series(method, record, carry, truth))
     specs = dict(zip(record, series_specs(method, record), strict=True))
@@ -188,6 +192,9 @@ def run(
         resumed_at_cycle=resumed,
         versions=versions,
         means=means,
+        startup_s=startup,
+        compile_s=None if first is None else first[2],
+        programs_from_cache=clock.cache_hits,
         out_dir=out_dir,
     )
     try:
@@ -201,7 +208,7 @@ def run(
 
 
 def _assimilate_all(xp, config, twin, observations, threshold, bar, out_dir, commit,
-                    flush_seconds, interrupted=None):
+                    flush_seconds, interrupted=None, clock=None):
     """Chunk by chunk, resuming from a checkpoint in ``out_dir`` if there is one.
 
     Whatever the method, the record is the driver's series (``Result.series``); lagged
@@ -209,8 +216,10 @@ def _assimilate_all(xp, config, twin, observations, threshold, bar, out_dir, com
     :func:`assimilax.da.complete_series`).
 
     Returns the host record, the method's carry, cycles done, the divergence (or
-    ``None``), the cycle resumed at (or ``None``) and the cycles of the last checkpoint
-    written (0: none).
+    ``None``), the cycle resumed at (or ``None``), the cycles of the last checkpoint
+    written (0: none) and, for the first chunk, ``(perf_counter at its call, seconds
+    compiling within it, seconds compiling up to its end)`` read from ``clock``
+    (``None`` without a clock or chunk).
 
     After a chunk, a set ``interrupted`` flag (:func:`deferred_signals`) writes the
     progress at once and raises :class:`Interrupted`.
@@ -237,12 +246,16 @@ def _assimilate_all(xp, config, twin, observations, threshold, bar, out_dir, com
     pending: dict[str, list[np.ndarray]] = {}
     flushed, last_flush = start, time.perf_counter()
     store = out_dir / partial_run.PARTIAL_STORE
+    first = None
     for a in range(start, cycles, chunk):
         b = min(a + chunk, cycles)
+        called, compiled = time.perf_counter(), clock.seconds if clock is not None else 0.0
         result = _assimilate_chunk(
             model, method, observations[a:b], initial, carry,
             twin.truth[a:b], key, jnp.asarray(a // method.times_per_cycle),
         )
+        if first is None and clock is not None:
+            first = (called, clock.seconds - compiled, clock.seconds)
         carry = result.carry
         for name, value in jax.device_get(result.series).items():
             pieces.setdefault(name, []).append(np.asarray(value))
@@ -280,7 +293,7 @@ def _assimilate_all(xp, config, twin, observations, threshold, bar, out_dir, com
                 f"interrupted by {name} at cycle {done} of {cycles}; progress saved in "
                 f"{out_dir}; run the same command to resume.", out_dir, done)
     record = {name: np.concatenate(parts) for name, parts in pieces.items()}
-    return record, carry, done, divergence, resumed, flushed
+    return record, carry, done, divergence, resumed, flushed, first
 
 
 def _write_error(err: OSError, path: Path, cycle: int, saved: int) -> ProgressWriteError:

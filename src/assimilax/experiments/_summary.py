@@ -41,6 +41,14 @@ class Summary:
             :class:`assimilax.experiments._hybrid.HybridOutcome`); else ``None``. The
             per-cycle means above are then those of the final analyses
             (``iterative_emulation``) or ``None`` (``emulator_4dvar``).
+        startup_s: seconds from the call of the run to its first cycle computing: the
+            set-up, the twin's simulation and every compilation up to the first chunk's
+            (or the load of the programs from the on-disk compilation cache); ``None``
+            for hybrid runs and older summaries.
+        compile_s: the part of ``startup_s`` spent tracing, lowering and compiling
+            programs or loading them from the on-disk cache (read from JAX's monitoring
+            events, :class:`assimilax.experiments._runtime.CompileClock`).
+        programs_from_cache: programs the run loaded from the on-disk compilation cache.
         out_dir: the run directory (not stored).
         reused: ``True`` when the run was found finished on disk, not recomputed.
     """
@@ -63,6 +71,9 @@ class Summary:
     versions: dict[str, str] | None = None
     hybrid: dict[str, Any] | None = None
     means: dict[str, float | None] = dataclasses.field(default_factory=dict)
+    startup_s: float | None = None
+    compile_s: float | None = None
+    programs_from_cache: int | None = None
     out_dir: Path | None = dataclasses.field(default=None, compare=False)
     reused: bool = dataclasses.field(default=False, compare=False)
 
@@ -87,7 +98,8 @@ class Summary:
         cls, data: dict[str, Any], *, out_dir: Path | None = None, reused: bool = False
     ) -> Summary:
         fields = {f.name for f in dataclasses.fields(cls)} - {"out_dir", "reused", "means"}
-        optional = {"resumed_at_cycle", "versions", "hybrid"}
+        optional = {"resumed_at_cycle", "versions", "hybrid", "startup_s", "compile_s",
+                    "programs_from_cache"}
         missing = fields - optional - set(data)
         if missing:
             raise ValueError(f"summary is missing {sorted(missing)}")
