@@ -70,6 +70,7 @@ def test_compile_clock_measures_nested_compilation_once():
     assert again.seconds == 0.0
 
 
+@pytest.mark.slow  # two real `assimilax run` processes, compiling from cold: 25 s
 def test_a_second_run_loads_its_programs_from_the_cache(tmp_path):
     """Two ``assimilax run`` processes on one cache: the second loads the programs the
     first compiled, compiles for less time, and reports its start-up."""
