@@ -14,6 +14,11 @@
   :class:`assimilax.da.variational.NoBackgroundWindow` and
   :class:`assimilax.da.variational.LBFGS`.
 
+- :class:`OnlineVar4D` — 4D-Var whose control vector holds the parameters of a model
+  correction as well as the state, cycled window after window: online learning of model
+  error (Farchi et al. 2021, J. Comput. Sci.), with :class:`OnlineWindow`,
+  :func:`parameter_vector` and :func:`with_parameters`.
+
 Nothing here writes files: the application ring (:mod:`assimilax.experiments`) does.
 """
 
@@ -39,6 +44,10 @@ from ._iterative import space_time_interpolation as space_time_interpolation
 from ._iterative import surrogate_loss as surrogate_loss
 from ._iterative import surrogate_skill as surrogate_skill
 from ._iterative import train_surrogate as train_surrogate
+from ._online_var4d import OnlineVar4D as OnlineVar4D
+from ._online_var4d import OnlineWindow as OnlineWindow
+from ._online_var4d import parameter_vector as parameter_vector
+from ._online_var4d import with_parameters as with_parameters
 
 __all__ = [
     "DivergedIterationError",
@@ -52,6 +61,9 @@ __all__ = [
     "IterativeEmulation",
     "IterativeResult",
     "LYAPUNOV_EXPONENT_L96",
+    "OnlineVar4D",
+    "OnlineWindow",
+    "parameter_vector",
     "SkillResult",
     "space_time_interpolation",
     "surrogate_loss",
@@ -63,4 +75,5 @@ __all__ = [
     "VariantScores",
     "VARIANTS",
     "WindowAnalyses",
+    "with_parameters",
 ]

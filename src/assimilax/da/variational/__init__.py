@@ -17,6 +17,7 @@ from ._lbfgs import LBFGSSolution as LBFGSSolution
 from ._no_background import NoBackgroundWindow as NoBackgroundWindow
 from ._problems import StrongWindow as StrongWindow
 from ._problems import WeakWindow as WeakWindow
+from ._problems import WindowObservations as WindowObservations
 from ._recursive_filter import AbstractRecursiveFilter as AbstractRecursiveFilter
 from ._recursive_filter import FirstOrderFilter as FirstOrderFilter
 from ._recursive_filter import YoungVanVlietFilter as YoungVanVlietFilter

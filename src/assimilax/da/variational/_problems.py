@@ -39,6 +39,10 @@ class _Observed(eqx.Module):
         )
 
 
+WindowObservations = _Observed
+"""The observations of a window, their operator and noise (public name of the class)."""
+
+
 class StrongWindow(eqx.Module):
     r"""Strong-constraint window: control $v$, $x_0 = x_b + B^{1/2}v$, perfect model.
 
