@@ -17,7 +17,7 @@ import pytest
 
 from assimilax.da.variational import LBFGS, NoBackgroundWindow, Var4D
 from assimilax.experiments import Config
-from assimilax.experiments._hybrid import emulator_4dvar_experiment, rotating_twins
+from assimilax.experiments.hybrids._emulator_4dvar import emulator_4dvar_experiment, rotating_twins
 from assimilax.experiments.presets._nonnenmacher2021 import emulator_4dvar_config
 from assimilax.hybrid import (
     VARIANTS,

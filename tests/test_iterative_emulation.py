@@ -1,8 +1,8 @@
 """Iterative DA–ML emulation (Brajard et al. 2020): interpolation, loss, loop, resume.
 
 The resume test goes through the ring's checkpoint files
-(:func:`assimilax.experiments._hybrid.iteration_checkpoints`): the core hands each
-iteration's state to a callback and continues from one read back.
+(:func:`assimilax.experiments.hybrids._iterative_emulation.iteration_checkpoints`): the
+core hands each iteration's state to a callback and continues from one read back.
 """
 
 import equinox as eqx
@@ -13,7 +13,7 @@ import pytest
 
 from assimilax import hybrid
 from assimilax.experiments import simulate_twin
-from assimilax.experiments._hybrid import iteration_checkpoints
+from assimilax.experiments.hybrids._iterative_emulation import iteration_checkpoints
 from assimilax.ml import Emulator, NonFiniteLossError
 from assimilax.ml.nets import BrajardCNN
 from assimilax.models import Lorenz96

@@ -27,9 +27,9 @@ from assimilax.experiments import (
     run,
 )
 from assimilax.experiments import _run_hybrid as run_hybrid_module
-from assimilax.experiments._hybrid import HYBRID_STATISTICS, HybridOutcome
 from assimilax.experiments._summary import Summary
 from assimilax.experiments._sweep import POINTS_DIR, STORE, sweep
+from assimilax.experiments.hybrids import HybridOutcome, statistics_of
 from assimilax.experiments.presets._brajard2020 import brajard_config
 from assimilax.experiments.presets._nonnenmacher2021 import emulator_4dvar_config
 from assimilax.hybrid import DivergedIterationError
@@ -104,7 +104,7 @@ def test_run_writes_results_summary_and_figures(iterative):
     summary = json.loads((out / names.SUMMARY_FILE).read_text())
     hybrid = summary["hybrid"]
     assert hybrid["name"] == "iterative_emulation"
-    assert list(hybrid["statistics"]) == list(HYBRID_STATISTICS["iterative_emulation"])
+    assert list(hybrid["statistics"]) == list(statistics_of("iterative_emulation"))
     assert len(hybrid["notes"]) == 2 and len(hybrid["details"]["iterations"]) == 2
     assert summary["version"] == __version__ and summary["git_commit"]
     assert summary["seed"] == 0 and summary["versions"]["assimilax"] == __version__
@@ -205,7 +205,7 @@ def test_sweep_over_a_hybrid_config(iterative, tmp_path):
     assert float(point["spread_analysis"]) == expected.spread_analysis
     for name in ("rmse_interpolation", "valid_time", "rmse_first_iteration"):
         assert float(point[name]) == expected.hybrid["statistics"][name], name
-        assert ds[name].attrs["long_name"] == HYBRID_STATISTICS["iterative_emulation"][name][0]
+        assert ds[name].attrs["long_name"] == statistics_of("iterative_emulation")[name].description
     assert float(point["climatological_rms"]) == pytest.approx(
         read_results(fixture_out / names.RESULTS_FILE).attrs["climatological_rms"])
     other = ds.sel(seed=seed + 1)
@@ -235,7 +235,7 @@ def fake_4dvar(config, *, progress, log, checkpoint) -> HybridOutcome:
     shape = (h.trials, h.windows - h.burn_in_windows)
     arrays = {f"{s}_per_window": 0.5 + 0.1 * rng.random(shape)
               for s in ("rmse_true_adjoint", "rmse_emulator_gradient", "rmse_emulator")}
-    statistics = dict.fromkeys(HYBRID_STATISTICS["emulator_4dvar"], 1.0)
+    statistics = dict.fromkeys(statistics_of("emulator_4dvar"), 1.0)
     statistics["one_step_rmse"] = None
     if log is not None:
         log("window 4: fake")
@@ -335,3 +335,15 @@ def test_the_trained_surrogate_is_saved_and_loads_from_the_run_directory(iterati
     assert jnp.all(jnp.isfinite(surrogate.step(x)))
     with pytest.raises(FileNotFoundError, match="no network"):
         load_network(out, "emulator")
+
+
+def test_every_hybrid_section_has_a_recipe_and_its_score_is_a_statistic():
+    """The runner knows a hybrid only by its recipe: one per ``[hybrid]`` section."""
+    from assimilax.experiments.config._registry import registered
+    from assimilax.experiments.hybrids import recipes
+
+    assert set(recipes()) == set(registered("hybrid"))
+    for name, found in recipes().items():
+        assert found.name == name
+        assert found.score in found.statistics
+        assert all(s.description and s.units for s in found.statistics.values())

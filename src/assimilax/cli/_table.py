@@ -77,28 +77,11 @@ def _startup(summary: Summary, imports_s: float | None) -> str:
 _MEAN_LABELS = {"rmse_smoothed": "smoothed RMSE"}
 """Row labels of the time means of a method's own series (else the name, spaced)."""
 
-_HYBRID_LABELS = {
-    "rmse_interpolation": "analysis RMSE of the interpolation",
-    "rmse_first_iteration": "analysis RMSE, first iteration",
-    "rmse_analysis": "analysis RMSE, last iteration",
-    "spread_analysis": "analysis spread, last iteration",
-    "valid_time": "surrogate valid time (Lyapunov times)",
-    "climatology_std_error": "surrogate climatology: std error",
-    "climatology_spectrum_error": "surrogate climatology: spectrum error",
-    "rmse_true_adjoint": "analysis RMSE, exact adjoint",
-    "rmse_emulator_gradient": "analysis RMSE, emulator gradients",
-    "rmse_emulator": "analysis RMSE, emulator throughout",
-    "ratio_emulator_gradient": "RMSE ratio, emulator gradients / exact",
-    "ratio_emulator": "RMSE ratio, emulator throughout / exact",
-    "jacobian_error": "emulator Jacobian error (relative)",
-    "one_step_rmse": "emulator one-step RMSE",
-}
-
-
 def _hybrid_rows(table: Table, hybrid: dict) -> None:
     """The statistics of a hybrid method as rows, its notes as the table's caption."""
     statistics = hybrid.get("statistics") or {}
     ci95 = hybrid.get("ci95") or {}
+    labels = hybrid.get("labels") or {}
     table.add_section()
     table.add_row(f"{hybrid.get('name', 'hybrid')} (95 %)", "", style="bold")
     for key, value in statistics.items():
@@ -107,7 +90,7 @@ def _hybrid_rows(table: Table, hybrid: dict) -> None:
         text = _num(value)
         if ci95.get(key) is not None:
             text += f" ± {ci95[key]:.2g}"
-        table.add_row(_HYBRID_LABELS.get(key, key.replace("_", " ")), text)
+        table.add_row(labels.get(key, key.replace("_", " ")), text)
     table.add_section()
     notes = hybrid.get("notes") or []
     if notes:

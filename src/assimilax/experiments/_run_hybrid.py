@@ -1,18 +1,17 @@
 """``assimilax run`` of a config with a ``[hybrid]`` section: the same run directory, files
 and reuse rules as a plain run (:func:`assimilax.experiments.run`), for a DA+ML method.
 
-:func:`run_hybrid_experiment` runs :func:`assimilax.experiments._hybrid.run_hybrid` with
+:func:`run_hybrid_experiment` runs :func:`assimilax.experiments.hybrids.run_hybrid` with
 its checkpoints in ``DIR/checkpoint`` (an interrupted ``iterative_emulation`` resumes
 from its last finished iteration) and writes into ``DIR``:
 
-- ``results.nc``: for ``iterative_emulation`` the usual per-cycle ``rmse_analysis`` and
-  ``spread_analysis`` of the final analyses, ``analysis_mean`` and ``truth``, plus the
-  per-iteration series (dimension ``iteration``) and the surrogate's forecast RMSE
-  (dimension ``lead``, coordinate ``lead_time`` in Lyapunov times); for
-  ``emulator_4dvar`` the per-window analysis RMSEs of the three 4D-Var variants
-  (dimensions ``trial``, ``window``);
+- ``results.nc``: the dataset of the method's recipe
+  (:meth:`~assimilax.experiments.hybrids.HybridRecipe.dataset`), with the run's
+  provenance as global attributes;
 - ``summary.json``: a :class:`~assimilax.experiments.Summary` whose ``hybrid`` holds the
-  method's statistics, notes and details;
+  method's statistics, their labels, notes and details; its ``rmse_analysis`` and
+  ``spread_analysis`` are the time means after burn-in of the outcome's 1-D
+  ``rmse_analysis``/``spread_analysis`` arrays where it has them;
 - the figures of :func:`assimilax.plotting.plot_run`.
 """
 
@@ -30,15 +29,13 @@ from .. import __version__, plotting
 from .. import io as rio
 from ..hybrid import DivergedIterationError
 from ..metrics import time_mean_ci
-from ._build import build
 from ._divergence import DivergenceError
-from ._hybrid import HybridOutcome, network_skeletons, run_hybrid
 from ._provenance import git_commit, package_versions
 from ._reduce import time_mean
 from ._runtime import configure_runtime
 from ._summary import Summary
-from ._twin import climatological_rms
-from .config import Config, IterativeEmulationConfig, load_config
+from .config import Config, load_config
+from .hybrids import network_skeletons, recipe, run_hybrid
 
 _names = rio.names
 
@@ -113,17 +110,18 @@ def run_hybrid_experiment(
     means: dict[str, float | None] = dict.fromkeys(("rmse_forecast", "spread_forecast",
                                                     "spread_analysis"))
     rmse_a = ci95 = None
-    if isinstance(config.hybrid, IterativeEmulationConfig):
-        series = outcome.arrays["rmse_analysis"]
+    series = outcome.arrays.get("rmse_analysis")
+    if series is not None and np.ndim(series) == 1:
         if time_mean(series, exp.burn_in) is not None:
             rmse_a, ci95 = time_mean_ci(series, burn_in=exp.burn_in)
             ci95 = ci95 if np.isfinite(ci95) else None
-        means["spread_analysis"] = time_mean(outcome.arrays["spread_analysis"], exp.burn_in)
-        dataset = _iterative_dataset(config, outcome, provenance)
-        if outcome.ci95.get("rmse_analysis") is None:
+        spread = outcome.arrays.get("spread_analysis")
+        if spread is not None and np.ndim(spread) == 1:
+            means["spread_analysis"] = time_mean(spread, exp.burn_in)
+        if outcome.ci95.get("rmse_analysis", "absent") is None:
             outcome.ci95["rmse_analysis"] = ci95
-    else:
-        dataset = _windows_dataset(config, outcome, provenance)
+    method = recipe(config.hybrid.name)
+    dataset = method.dataset(config, outcome, provenance)
     rio.write_results(out_dir / _names.RESULTS_FILE, dataset)
     for name, network in outcome.networks.items():  # load_network(out_dir, name) reads them
         rio.write_network(out_dir / rio.NETWORKS_DIR / f"{name}.eqx", network)
@@ -148,6 +146,7 @@ def run_hybrid_experiment(
         hybrid={
             "name": config.hybrid.name,
             "statistics": outcome.statistics,
+            "labels": {k: v.label for k, v in method.statistics.items() if v.label},
             "ci95": outcome.ci95,
             "notes": outcome.notes,
             "details": outcome.details,
@@ -176,70 +175,12 @@ def _provenance(config: Config, commit: str, versions: dict[str, str], wall: flo
     }
 
 
-def _iterative_dataset(config: Config, outcome: HybridOutcome, provenance: dict):
-    """The usual run dataset of the final analyses, plus iterations and surrogate skill."""
-    setup = build(config).setup
-    arrays, details = outcome.arrays, outcome.details
-    truth = arrays["truth"]
-    done = truth.shape[0]
-    h = config.hybrid
-    resumed = details.get("resumed_from") or 0
-    dataset = rio.results_dataset(
-        time=(np.arange(done) + 1) * setup.interval,
-        cycle=np.arange(done),
-        position=np.asarray(setup.model.grid.coords),
-        series={k: arrays[k] for k in ("rmse_analysis", "spread_analysis")},
-        fields={k: arrays[k] for k in ("analysis_mean", "truth")},
-        attrs={
-            **provenance,
-            "burn_in": config.experiment.burn_in,
-            "climatological_rms": float(climatological_rms(truth)),
-            "resumed_at_cycle": -1,
-            "resumed_at_iteration": resumed if resumed else -1,
-        },
-    )
-    skill = details.get("skill") or {}
-    sigma = skill.get("sigma_clim")
-    variables = {k: arrays[k] for k in ("iteration_rmse_analysis", "iteration_spread_analysis",
-                                        "iteration_train_loss", "iteration_valid_time")}
-    coords = {}
-    if arrays["surrogate_forecast_rmse"].size:
-        variables["surrogate_forecast_rmse"] = arrays["surrogate_forecast_rmse"]
-        coords[_names.LEAD_TIME] = arrays["lead_time"]
-    return rio.add_variables(
-        dataset, variables, coords=coords,
-        attrs={
-            "iteration_rmse_analysis": {
-                "rmse_interpolation": outcome.statistics.get("rmse_interpolation")},
-            "surrogate_forecast_rmse": {
-                "valid_threshold": h.valid_threshold,
-                "valid_threshold_rmse": (h.valid_threshold * sigma if sigma is not None
-                                         else None),
-                "sigma_clim": sigma,
-                "valid_time": outcome.statistics.get("valid_time"),
-            },
-        },
-    )
-
-
-def _windows_dataset(config: Config, outcome: HybridOutcome, provenance: dict):
-    """The per-window analysis RMSEs of the 4D-Var variants (no time series)."""
-    h = config.hybrid
-    variables = {k: v for k, v in outcome.arrays.items() if k.endswith("_per_window")}
-    scored = next(iter(variables.values())).shape[1]
-    return rio.add_variables(
-        None, variables,
-        coords={_names.WINDOW: h.burn_in_windows + np.arange(scored)},
-        global_attrs={**provenance, "burn_in_windows": h.burn_in_windows, "window_steps": h.window},
-    )
-
-
 def load_network(out_dir: str | Path, name: str):
     """A network trained by the hybrid run in ``out_dir`` (``"surrogate"`` of
-    ``iterative_emulation``, ``"emulator"`` of ``emulator_4dvar``).
+    ``iterative_emulation``, ``"emulator"`` of ``emulator_4dvar``...).
 
     Its leaves come from ``out_dir/networks/<name>.eqx``; its skeleton is rebuilt from the
-    run's ``config.toml`` (:func:`assimilax.experiments._hybrid.network_skeletons`).
+    run's ``config.toml`` (:func:`assimilax.experiments.hybrids.network_skeletons`).
 
     Raises:
         FileNotFoundError: the run saved no network of that name.

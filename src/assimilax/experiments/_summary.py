@@ -38,7 +38,7 @@ class Summary:
             ``None`` (``wall_time_s`` then counts this process only).
         hybrid: for a config with ``[hybrid]``, what its method reported: ``{"name",
             "statistics", "ci95", "notes", "details"}`` (see
-            :class:`assimilax.experiments._hybrid.HybridOutcome`); else ``None``. The
+            :class:`assimilax.experiments.hybrids.HybridOutcome`); else ``None``. The
             per-cycle means above are then those of the final analyses
             (``iterative_emulation``) or ``None`` (``emulator_4dvar``).
         startup_s: seconds from the call of the run to its first cycle computing: the

@@ -80,7 +80,6 @@ from ..da import Save, assimilate, series_specs
 from ..io import sweep_store
 from ._build import Experiment, build
 from ._divergence import DivergenceError, divergence_threshold, divergence_window
-from ._hybrid import HYBRID_SCORES, HYBRID_STATISTICS
 from ._provenance import backend, git_commit, package_versions
 from ._reduce import reduce
 from ._rundir import RunDirError, check_writable, format_value
@@ -90,6 +89,7 @@ from ._simulate import simulate_setup
 from ._twin import climatological_rms, twin_keys
 from .config import SECTIONS, Config, ConfigError, Issue, apply_overrides, parse_override
 from .config import show_value as _show
+from .hybrids import recipe
 
 STORE = sweep_store.STORE
 SEEDS = "seeds"
@@ -457,10 +457,10 @@ class Plan:
             name -> ``(long name, units)``; the time means of the methods' own scalar
             series (a smoother's error, ..., from their :class:`~assimilax.da.SeriesSpec`)
             and the statistics of hybrid methods
-            (:data:`~assimilax.experiments._hybrid.HYBRID_STATISTICS`).
+            (:attr:`~assimilax.experiments.hybrids.HybridRecipe.statistics`).
         score: the variable the sweep's figures chart: ``rmse_analysis``, or a hybrid
             method's headline statistic
-            (:data:`~assimilax.experiments._hybrid.HYBRID_SCORES`).
+            (:attr:`~assimilax.experiments.hybrids.HybridRecipe.score`).
     """
 
     batches: tuple[Batch, ...]
@@ -510,10 +510,10 @@ def plan_sweep(sweep: Sweep) -> Plan:
     score = "rmse_analysis"
     for config, xp in zip(configs, xps, strict=True):
         if config.hybrid is not None:
-            statistics = HYBRID_STATISTICS[config.hybrid.name]
-            extra.update({k: v for k, v in statistics.items()
+            method = recipe(config.hybrid.name)
+            extra.update({k: (v.description, v.units) for k, v in method.statistics.items()
                           if k not in sweep_store.VARIABLES})
-            score = HYBRID_SCORES[config.hybrid.name]
+            score = method.score
             continue
         specs = series_specs(xp.method, [s.error for s in xp.method.series if s.error])
         extra.update({spec.name: (f"time mean of the {spec.description} after burn-in",
@@ -637,7 +637,7 @@ def _compute_hybrid_point(task: BatchTask, start: float) -> dict[str, Any]:
     values: dict[str, Any] = {name: nan for name in sweep_store.ERRORS}
     values.update(diverged=False, diverged_at_cycle=-1, climatological_rms=nan,
                   n_cycles=config.experiment.cycles)
-    statistics = HYBRID_STATISTICS[config.hybrid.name]
+    statistics = recipe(config.hybrid.name).statistics
     values.update(dict.fromkeys(statistics, nan))
     try:
         summary = run(config, directory, progress=False)

@@ -398,7 +398,8 @@ class IterationState(eqx.Module):
     :meth:`IterativeEmulation.run` as ``resume`` it continues bit-identically. A
     checkpoint stores the surrogate with ``eqx.tree_serialise_leaves`` (read back into the
     structure of :meth:`IterativeEmulation.init`'s state), the arrays with NumPy and the
-    records as plain data (:func:`assimilax.experiments._hybrid.iteration_checkpoints`).
+    records as plain data
+    (:func:`assimilax.experiments.hybrids._iterative_emulation.iteration_checkpoints`).
 
     Attributes:
         iteration: iterations done (0: the start, nothing trained).

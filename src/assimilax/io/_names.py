@@ -85,6 +85,10 @@ WINDOW = "window"
 """Scored assimilation windows of a trial; the coordinate is the window's index in the
 trial (windows of the burn-in are not scored)."""
 
+VARIANT = "variant"
+"""Variants of a hybrid experiment compared on one twin (models, corrections, DA set-ups);
+the coordinate holds their names."""
+
 HYBRID_VARIABLES = {
     "iteration_rmse_analysis": ((ITERATION,), "time-mean analysis RMSE of the iteration",
                                 STATE_UNITS),
@@ -102,14 +106,26 @@ HYBRID_VARIABLES = {
                                           STATE_UNITS),
     "rmse_emulator_per_window": ((TRIAL, WINDOW), "analysis RMSE at the window start, "
                                  "4D-Var with the emulator throughout", STATE_UNITS),
+    "variant_forecast_error": ((VARIANT, LEAD), "forecast error of each variant against "
+                               "the truth, mean over the initial states", STATE_UNITS),
+    "variant_forecast_error_ci95": ((VARIANT, LEAD), "95 % half-width of "
+                                    "variant_forecast_error over the initial states",
+                                    STATE_UNITS),
+    "variant_rmse_analysis": ((VARIANT, TIME), "analysis RMSE inside DA of each variant",
+                              STATE_UNITS),
 }
-"""Variables of hybrid runs: name -> (dimensions, long name, units)."""
+"""Variables of hybrid runs: name -> (dimensions, long name, units). A recipe may give
+other units in its attributes (``variant_forecast_error``: ``"1"`` for a relative RMSE)."""
 
 ITERATIONS_FIGURE = "iterations.png"
 """Analysis RMSE and spread per iteration of an iterative hybrid method."""
 
 SURROGATE_SKILL_FIGURE = "surrogate_skill.png"
 """Forecast RMSE of a learned surrogate against lead time."""
+
+VARIANT_FORECASTS_FIGURE = "variant_forecasts.png"
+"""Forecast error against lead time of each variant of a hybrid experiment (and their
+analysis RMSE inside DA where it has one)."""
 
 WINDOW_RMSE_FIGURE = "window_rmse.png"
 """Per-window analysis RMSE of the 4D-Var variants of ``emulator_4dvar``."""

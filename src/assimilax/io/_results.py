@@ -109,6 +109,7 @@ def add_variables(
     coords: Mapping[str, np.ndarray] | None = None,
     attrs: Mapping[str, Mapping[str, Any]] | None = None,
     global_attrs: Mapping[str, Any] | None = None,
+    lead_time_units: str = "Lyapunov times",
 ) -> xr.Dataset:
     """A copy of ``dataset`` with variables of hybrid runs added.
 
@@ -122,6 +123,7 @@ def add_variables(
         coords: coordinates: a dimension name -> values, or ``lead_time`` (on ``lead``).
         attrs: extra attributes per variable (e.g. the reference values of a figure).
         global_attrs: attributes of the dataset (added to, or replacing, those there).
+        lead_time_units: units of the ``lead_time`` coordinate.
 
     Returns:
         The extended dataset.
@@ -154,7 +156,7 @@ def add_variables(
             raise ValueError(f"add_variables: {names.LEAD_TIME} needs a variable on "
                              f"{names.LEAD!r}.")
         ds = ds.assign_coords({names.LEAD_TIME: (names.LEAD, np.asarray(
-            coords.pop(names.LEAD_TIME), float), {"units": "Lyapunov times",
+            coords.pop(names.LEAD_TIME), float), {"units": lead_time_units,
                                                   "long_name": "forecast lead time"})})
     if coords:
         raise ValueError(f"add_variables: coordinates {sorted(coords)} name no dimension of "

@@ -4,7 +4,10 @@
 interpolation it started from (:func:`plot_iterations`), and the learned surrogate's
 forecast RMSE against lead time with its validity threshold
 (:func:`plot_surrogate_skill`). ``emulator_4dvar``: the analysis RMSE of each scored
-window for the three 4D-Var variants (:func:`plot_window_rmse`).
+window for the three 4D-Var variants (:func:`plot_window_rmse`). Experiments that compare
+variants on one twin (a physical model and its learned corrections, DA set-ups): each
+variant's forecast error against lead time and its analysis RMSE inside DA
+(:func:`plot_variant_forecasts`).
 """
 
 import numpy as np
@@ -209,7 +212,86 @@ def plot_window_rmse(ds: xr.Dataset, ax: Axes | None = None) -> Figure:
     return fig
 
 
+def plot_variant_forecasts(ds: xr.Dataset) -> Figure:
+    """Forecast error against lead time of each variant, and its analysis RMSE inside DA.
+
+    The figure of ``variant_forecasts.png``: left, ``variant_forecast_error`` (mean over
+    the initial states, shaded 95 % interval from ``variant_forecast_error_ci95`` where
+    present) of every variant against lead time, with the reference values a figure of
+    the paper gives (attribute ``reference``: ``"variant@lead=value; ..."``) as crosses;
+    right, where the dataset has ``variant_rmse_analysis``, each variant's analysis RMSE
+    over the cycles of its DA run.
+
+    Args:
+        ds: a hybrid run's results with ``variant_forecast_error`` on ``(variant, lead)``
+            and the coordinate ``lead_time``.
+
+    Returns:
+        The figure.
+
+    Raises:
+        ValueError: the dataset has no ``variant_forecast_error``.
+    """
+    _need(ds, "variant_forecast_error")
+    err = ds["variant_forecast_error"]
+    analysis = ds.get("variant_rmse_analysis")
+    fig = new_figure(13 if analysis is not None else 8, 4.8)
+    axes = fig.add_subplot(1, 2, 1) if analysis is not None else fig.add_subplot()
+    if names.LEAD_TIME in ds.coords:
+        lead = ds[names.LEAD_TIME].values
+        xlabel = f"lead time [{ds[names.LEAD_TIME].attrs.get('units', 'time units')}]"
+    else:
+        lead, xlabel = ds[names.LEAD].values, "lead [model steps]"
+    ci = ds.get("variant_forecast_error_ci95")
+    variants = [str(v) for v in ds[names.VARIANT].values]
+    for k, variant in enumerate(variants):
+        values = err.sel({names.VARIANT: ds[names.VARIANT].values[k]}).values
+        axes.plot(lead, values, color=f"C{k}", label=variant)
+        if ci is not None:
+            half = ci.sel({names.VARIANT: ds[names.VARIANT].values[k]}).values
+            axes.fill_between(lead, values - half, values + half, color=f"C{k}", alpha=0.2,
+                              lw=0)
+    for item in str(err.attrs.get("reference", "")).split(";"):
+        if "@" not in item or "=" not in item:
+            continue
+        name, rest = item.split("@", 1)
+        at, value = rest.split("=", 1)
+        name = name.strip()
+        colour = f"C{variants.index(name)}" if name in variants else "k"
+        axes.plot(float(at.split("lead=")[-1]), float(value), "x", color=colour, ms=9, mew=2)
+    if err.attrs.get("reference"):
+        axes.plot([], [], "x", color="k", ms=9, mew=2,
+                  label=str(err.attrs.get("reference_source", "published")))
+    axes.set_xlim(0, float(np.max(lead)))
+    axes.set_ylim(bottom=0)
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel(f"{err.attrs.get('long_name_short', 'forecast error')} "
+                    f"[{err.attrs.get('units', '')}]")
+    axes.set_title(f"{_title(ds)}\nforecast error against lead time")
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize="small", loc="lower right")
+    if analysis is not None:
+        right = fig.add_subplot(1, 2, 2)
+        time = ds[names.TIME].values
+        for k, variant in enumerate(variants):
+            if variant not in [str(v) for v in analysis[names.VARIANT].values]:
+                continue
+            values = analysis.sel({names.VARIANT: variant}).values
+            if not np.isfinite(values).any():
+                continue
+            mean = np.nanmean(values)
+            right.plot(time, values, color=f"C{k}", lw=0.8, label=f"{variant} (mean {mean:.3g})")
+        right.set_xlabel("time [model time units]")
+        right.set_ylabel(f"analysis RMSE [{analysis.attrs.get('units', '')}]")
+        right.set_ylim(bottom=0)
+        right.set_title("analysis RMSE inside DA")
+        right.grid(True, alpha=0.3)
+        right.legend(fontsize="small")
+    return fig
+
+
 HYBRID_FIGURES = (
+    (names.VARIANT_FORECASTS_FIGURE, plot_variant_forecasts, ("variant_forecast_error",)),
     (names.ITERATIONS_FIGURE, plot_iterations, ("iteration_rmse_analysis",)),
     (names.SURROGATE_SKILL_FIGURE, plot_surrogate_skill, ("surrogate_forecast_rmse",)),
     (names.WINDOW_RMSE_FIGURE, plot_window_rmse, tuple(_VARIANTS)),

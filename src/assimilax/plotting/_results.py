@@ -192,11 +192,10 @@ def plot_run(run_dir: str | os.PathLike) -> list[Path]:
     ds = rio.read_results(path)
     hybrid = hybrid_figures(ds)
     figures = []
-    if names.TIME in ds.dims or not hybrid:  # an emulator_4dvar run has no time series
-        figures += [
-            (names.ERROR_SPREAD_FIGURE, plot_run_error_spread),
-            (names.HOVMOLLER_FIGURE, plot_run_hovmoller),
-        ]
+    if not hybrid or "rmse_analysis" in ds.data_vars:  # a run's own analysis series
+        figures.append((names.ERROR_SPREAD_FIGURE, plot_run_error_spread))
+    if not hybrid or {"truth", "analysis_mean"} <= set(ds.data_vars):
+        figures.append((names.HOVMOLLER_FIGURE, plot_run_hovmoller))
     if names.RANK_HISTOGRAM in ds.data_vars:
         figures.append((names.RANK_HISTOGRAM_FIGURE, plot_rank_histogram))
     figures += hybrid

@@ -26,10 +26,10 @@ from ...da import Save, assimilate
 from ...observations import Observations
 from .._build import build
 from .._divergence import DIVERGENCE_WINDOW, divergence_threshold, find_divergence
-from .._hybrid import HYBRID_STATISTICS, run_hybrid
 from .._provenance import code_fingerprint, git_commit
 from .._reduce import time_mean_ci95
 from .._twin import climatological_rms, simulate_twin, twin_keys
+from ..hybrids import run_hybrid, statistics_of
 from ._preset import STATISTICS, Member
 
 
@@ -54,7 +54,7 @@ class MemberRun:
             code that computed it; a stored run is reused only under the same one.
         notes: readable results of a hybrid member (per-iteration RMSEs, ...), per seed.
         details: per seed, the hybrid method's full record (:class:`~assimilax.
-            experiments._hybrid.HybridOutcome` ``details``); None for plain DA members.
+            experiments.hybrids.HybridOutcome` ``details``); None for plain DA members.
         reused: found finished on disk, not recomputed (not stored).
     """
 
@@ -140,7 +140,7 @@ def run_member(
     """Run every seed of ``member`` (one compiled, vmapped program) and reduce.
 
     A member with a ``[hybrid]`` method runs its seeds one after the other
-    (:func:`assimilax.experiments._hybrid.run_hybrid`; a training loop per seed does not
+    (:func:`assimilax.experiments.hybrids.run_hybrid`; a training loop per seed does not
     vmap), with per-iteration checkpoints under ``checkpoint/seed<k>`` when given.
     Float64 must be on (:func:`assimilax.experiments.configure_runtime`).
 
@@ -199,7 +199,7 @@ def run_member(
 def _run_hybrid_member(member: Member, *, log, checkpoint) -> MemberRun:
     t0 = time.perf_counter()
     config = member.config_for(member.seeds[0])
-    names = HYBRID_STATISTICS[config.hybrid.name]
+    names = statistics_of(config.hybrid.name)
     statistics: dict[str, dict[str, list[float | None]]] = {
         name: {"mean": [], "ci95": []} for name in names}
     notes, details = [], []

@@ -16,7 +16,7 @@ The twin is the shared one (:func:`~assimilax.experiments.simulate_twin` of the
 rotating subset of period ``[observations] stride``,
 :class:`~assimilax.observations.RotatingSubset`), one per trial, 1,600 steps of spin-up;
 the emulator learns from ``[hybrid] training_samples`` pairs on 4 simulator trajectories (see
-:func:`assimilax.experiments._hybrid.emulator_4dvar_experiment`).
+:func:`assimilax.experiments.hybrids._emulator_4dvar.emulator_4dvar_experiment`).
 
 Quick: windows of 8 and 32 steps, 4 trials x 6 windows (20 scored), 4,000 training
 pairs, 10 epochs: about 2.5 minutes on 2 CPU cores (one emulator for both members).

@@ -7,8 +7,8 @@ import re
 from collections.abc import Callable
 from typing import Literal, get_args
 
-from .._hybrid import HYBRID_STATISTICS
 from ..config import Config
+from ..hybrids import all_statistics
 
 STATISTICS = (
     "rmse_analysis",
@@ -18,15 +18,14 @@ STATISTICS = (
     "rmse_smoothed",
     "climatology",
     "forcing",
-    *dict.fromkeys(s for names in HYBRID_STATISTICS.values() for s in names
-                   if s not in ("rmse_analysis", "spread_analysis")),
+    *(s for s in all_statistics() if s not in ("rmse_analysis", "spread_analysis")),
 )
 """Per-seed time means a claim can be about (after each member's burn-in).
 
 Members with a ``[hybrid]`` method report the statistics of
-:data:`assimilax.experiments._hybrid.HYBRID_STATISTICS` instead (``rmse_analysis``: of the
-last iteration; ``valid_time``: in Lyapunov times; ``ratio_*``: of a variant's analysis
-RMSE to the exact adjoint's; ``jacobian_error``: relative).
+:attr:`~assimilax.experiments.hybrids.HybridRecipe.statistics` of their recipe instead
+(``rmse_analysis``: of the last iteration; ``valid_time``: in Lyapunov times; ``ratio_*``:
+of a variant's analysis RMSE to the exact adjoint's; ``jacobian_error``: relative).
 
 ``climatology`` is the error of the truth's own time mean as an estimate, DAPPER's
 ``Climatology()`` score: the time mean of the spatial RMS of ``truth - mean(truth)``.
