@@ -5,6 +5,8 @@ import math
 import tomllib
 from pathlib import Path
 
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from assimilax import da, models, observations
@@ -647,3 +649,37 @@ def test_overrides_of_a_file_the_default_and_a_config(tmp_path):
     assert cfg.with_overrides([]) is cfg
     with pytest.raises(ConfigError, match="--set method.lag=3"):
         cfg.with_overrides(["method.lag=3"])
+
+
+def _truncated(truth_name="two_scale_lorenz96", n=36):
+    return {
+        "model": {"name": "lorenz96", "n": n, "forcing": 10.0, "dt": 0.01},
+        "truth": {"name": truth_name, "dt": 0.005},
+        "observations": {"operator": "every", "stride": 2, "every_steps": 5,
+                         "noise_std": 1.0},
+        "method": {"name": "enkf_n", "ensemble_size": 10},
+        "experiment": {"cycles": 4, "burn_in": 0, "spinup_steps": 10},
+    }
+
+
+def test_a_truncated_model_twin_observes_and_scores_the_truth_it_resolves():
+    """[truth] two-scale Lorenz-96 with a one-scale [model] of n = K: the truth's slow
+    variables are the twin's truth (Brajard et al. 2021; Farchi et al. 2021)."""
+    from assimilax.experiments import simulate_setup
+
+    xp = build(Config.from_dict(_truncated()))
+    assert xp.setup.truth_model.state_size == 396 and xp.setup.model.state_size == 36
+    twin, obs = simulate_setup(xp.setup)
+    assert twin.truth.shape == (4, 36) and twin.ensemble0.shape == (10, 36)
+    assert obs.y.shape == (4, 18) and obs.every_steps == 5
+    # The truth is the slow part of a full two-scale run, observed every 10 of its steps.
+    full = models.TwoScaleLorenz96(dt=0.005)
+    np.testing.assert_array_equal(full.project(jnp.arange(396.0), 36), jnp.arange(36.0))
+    assert full.resolves(36) and full.resolves(396) and not full.resolves(40)
+
+
+def test_a_truth_that_does_not_resolve_the_model_is_refused():
+    with pytest.raises(ConfigError, match=r"resolve it: two_scale_lorenz96 for a lorenz96 "
+                                          r"of n = K") as info:
+        Config.from_dict(_truncated(n=40))
+    assert [(i.section, i.key) for i in info.value.issues] == [("truth", "name")]

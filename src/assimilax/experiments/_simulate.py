@@ -32,6 +32,7 @@ def simulate_setup(setup: Setup) -> tuple[Twin, Observations]:
         key=jax.random.key(setup.seed),
         spinup_steps=setup.spinup_steps,
         initial_std=setup.initial_std,
+        state_size=setup.model.state_size,
     )
     twin = jax.block_until_ready(twin)
     obs = twin.observations

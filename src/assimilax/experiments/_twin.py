@@ -44,6 +44,7 @@ def simulate_twin(
     key: PRNGKeyArray,
     spinup_steps: int = 0,
     initial_std: float = 1.0,
+    state_size: int | None = None,
 ) -> Twin:
     """Simulate a twin experiment from one key, bit-for-bit reproducible.
 
@@ -61,6 +62,10 @@ def simulate_twin(
         key: the experiment's key; see :func:`twin_keys`.
         spinup_steps: model steps discarded before the truth starts (static).
         initial_std: standard deviation of the initial ensemble around ``truth0``.
+        state_size: the forecast model's state size when it resolves less than the truth
+            model (a truncated-model twin): the truth is integrated in full, then
+            ``truth_model.project``-ed onto ``state_size`` variables before it is observed,
+            stored and perturbed into the initial ensemble. None: the truth's own size.
 
     Returns:
         :class:`Twin`.
@@ -79,6 +84,9 @@ def simulate_twin(
     if spinup_steps > 0:
         x = forecast(truth_model, x, spinup_steps, key=k_spin)
     truth = rollout(truth_model, x, cycles, every=every_steps, key=k_truth)
+    if state_size is not None and state_size != truth_model.state_size:
+        truth = truth_model.project(truth, state_size)
+        x = truth_model.project(x, state_size)
     observations = observe(
         truth, operator, noise, key=keys["observations"], every_steps=every_steps
     )

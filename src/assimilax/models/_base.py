@@ -57,6 +57,26 @@ class AbstractModel(eqx.Module):
         """A starting point for spin-up onto the attractor (random, from ``key``)."""
         return jax.random.normal(key, (self.state_size,))
 
+    def resolves(self, state_size: int) -> bool:
+        """Whether :meth:`project` maps this model's states onto ``state_size`` variables."""
+        return state_size == self.state_size
+
+    def project(self, x: Float[Array, "*batch state"],
+                state_size: int) -> Float[Array, "*batch reduced"]:
+        """The variables of states ``x`` that a coarser model of ``state_size`` variables
+        resolves (model-error twins: a truncated model against this truth).
+
+        The identity for ``state_size == self.state_size``; models with resolved and
+        unresolved scales override it (:class:`TwoScaleLorenz96`: the slow variables).
+
+        Raises:
+            ValueError: this model does not resolve ``state_size`` variables.
+        """
+        if state_size != self.state_size:
+            raise ValueError(f"{type(self).__name__} has {self.state_size} state variables "
+                             f"and no projection onto {state_size}.")
+        return x
+
 
 class AbstractODEModel(AbstractModel):
     """A model defined by an autonomous ODE ``dx/dt = tendency(x)``, stepped by an integrator."""

@@ -48,6 +48,17 @@ class TwoScaleLorenz96(AbstractODEModel):
         return Grid(tuple(float(k) for k in range(self.K)) + tuple(fast), float(self.K),
                     (Field("X", (self.K,)), Field("Y", (self.K * self.J,))))
 
+    def resolves(self, state_size: int) -> bool:
+        """The whole state or the ``K`` slow variables."""
+        return state_size in (self.state_size, self.K)
+
+    def project(self, x, state_size: int):
+        """The slow variables ``X`` for ``state_size == K`` (what the one-scale Lorenz-96
+        of a truncated-model twin resolves); the identity for the whole state."""
+        if state_size == self.K:
+            return x[..., : self.K]
+        return super().project(x, state_size)
+
     def split(self, x):
         """Slow ``(..., K)`` and fast ``(..., K, J)`` parts of a state."""
         return x[..., : self.K], x[..., self.K :].reshape(*x.shape[:-1], self.K, self.J)

@@ -61,8 +61,10 @@ class Config(Section):
     model: ModelConfig
     """The forecast model (and the truth's, unless ``[truth]`` is given)."""
     truth: ModelConfig | None = None
-    """A different model for the truth (model-error studies): same state size, ``dt``
-    dividing the observation interval."""
+    """A different model for the truth (model-error studies), ``dt`` dividing the
+    observation interval: the same state size, or a finer model that resolves the forecast
+    model's variables (``two_scale_lorenz96`` for a truncated ``lorenz96`` of ``n = K``:
+    the truth's slow variables are observed and scored)."""
     observations: ObservationsConfig
     """What is observed, how often and how noisily."""
     method: MethodConfig | None = None
@@ -80,10 +82,12 @@ class Config(Section):
         issues = self._hybrid_issues()
         n = self.model.state_size
         truth = self.truth
-        if truth is not None and truth.state_size != n:
+        if truth is not None and not truth.resolves(n):
             issues.append(Issue("truth", "name", f"{truth.describe()} has {truth.state_size} "
                                 f"state variables but the forecast model has {n}; the truth "
-                                "and the forecast model must share the state", truth.name))
+                                "and the forecast model must share the state (or the truth "
+                                "resolve it: two_scale_lorenz96 for a lorenz96 of n = K)",
+                                truth.name))
         obs = self.observations
         issues += obs.issues(n)
         if truth is not None and not issues:

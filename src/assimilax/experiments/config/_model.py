@@ -42,6 +42,11 @@ class ModelSection(Section):
         """The core model of this section."""
         raise NotImplementedError
 
+    def resolves(self, state_size: int) -> bool:
+        """Whether, as ``[truth]``, it can make the truth of a forecast model of
+        ``state_size`` variables (:meth:`assimilax.models.AbstractModel.resolves`)."""
+        return state_size == self.state_size
+
 
 @register("model", "lorenz63")
 class Lorenz63Config(ModelSection):
@@ -122,6 +127,10 @@ class TwoScaleLorenz96Config(ModelSection):
 
     def describe(self) -> str:
         return f"two-scale Lorenz-96 (K={self.K}, J={self.J}, F={self.F:g})"
+
+    def resolves(self, state_size: int) -> bool:
+        """The whole state, or (as the truth of a truncated model) the ``K`` slow ones."""
+        return state_size in (self.state_size, self.K)
 
     def build(self) -> models.TwoScaleLorenz96:
         return models.TwoScaleLorenz96(K=self.K, J=self.J, F=self.F, h=self.h, b=self.b,

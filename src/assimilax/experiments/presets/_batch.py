@@ -117,6 +117,7 @@ def _run_seeds(truth_model, model, operator, noise, method, keys, *, cycles, tru
             truth_model, operator, noise,
             cycles=cycles, every_steps=truth_every_steps, ensemble_size=ensemble_size,
             key=key, spinup_steps=spinup_steps, initial_std=initial_std,
+            state_size=model.state_size,
         )
         obs = twin.observations
         observations = Observations(obs.operator, obs.noise, obs.y, obs.mask, every_steps)
