@@ -23,7 +23,10 @@ class HybridSection(Section):
 
     Class attributes:
         title: its name in descriptions.
-        models: the ``[model] name`` s it runs on (and no ``[truth]``).
+        models: the ``[model] name`` s it runs on.
+        truths: the ``[truth] name`` s it accepts (a truncated-model twin: the truth
+            resolves what the model does not); empty: no ``[truth]``.
+        every_step: whether it needs observations at every model step.
         needs_method: whether it assimilates with the ``[method]`` (required) or runs its
             own DA (then ``[method]`` is refused).
         ml_defaults: the defaults of the ``[ml]`` keys left out (the paper's).
@@ -32,6 +35,8 @@ class HybridSection(Section):
     tag: ClassVar[str] = "name"
     title: ClassVar[str] = ""
     models: ClassVar[tuple[str, ...]] = ("lorenz96",)
+    truths: ClassVar[tuple[str, ...]] = ()
+    every_step: ClassVar[bool] = True
     needs_method: ClassVar[bool] = True
     ml_defaults: ClassVar[dict[str, Any]] = {}
 
@@ -49,12 +54,18 @@ class HybridSection(Section):
         """
         found = []
         model = config.model
-        if model.name not in self.models or config.truth is not None:
+        if model.name not in self.models:
             needs = " or ".join(f'[model] name = "{m}"' for m in self.models)
             found.append(Issue("model", "name", f'[hybrid] name = "{self.name}" needs '
-                               f"{needs} and no [truth]", model.name))
+                               f"{needs}", model.name))
+        truth = config.truth
+        if truth is not None and truth.name not in self.truths:
+            allowed = (" or ".join(f'[truth] name = "{t}"' for t in self.truths)
+                       if self.truths else "no [truth] section")
+            found.append(Issue("truth", "name", f'[hybrid] name = "{self.name}" needs '
+                               f"{allowed}", truth.name))
         every = config.observations.every_steps
-        if every != 1:
+        if self.every_step and every != 1:
             found.append(Issue("observations", "every_steps", f'must be 1 for [hybrid] name '
                                f'= "{self.name}" (one observation time per model step)',
                                every))
