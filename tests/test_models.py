@@ -14,6 +14,7 @@ import pytest
 from scipy import stats
 
 from assimilax.models import (
+    QG,
     RK4,
     AbstractIntegrator,
     AbstractModel,
@@ -151,6 +152,7 @@ MODELS = {
     "lorenz96": (Lorenz96(n=40), 10),
     "two_scale": (TwoScaleLorenz96(K=4, J=3), 10),
     "linear": (_random_linear_model(), 10),
+    "qg": (QG(nx=16, ny=8), 10),  # two-layer QG channel, 256 variables, 10 hourly steps
 }
 
 

@@ -10,7 +10,11 @@ CYCLE = "cycle"
 """Non-dimension coordinate on ``time``: the analysis cycle index, from 0."""
 
 POSITION = "position"
-"""Non-dimension coordinate on ``x``: the variable's grid coordinate (grid units)."""
+"""Non-dimension coordinate on ``x``: the variable's grid coordinate (grid units); on an
+n-D grid (a QG or shallow-water model) on ``(x, grid_axis)``."""
+
+GRID_AXIS = "grid_axis"
+"""The axes of an n-D grid: the second dimension of ``position`` there."""
 
 SERIES = {
     "rmse_analysis": "RMSE of the analysis mean",

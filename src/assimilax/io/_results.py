@@ -39,7 +39,8 @@ def results_dataset(
     Args:
         time: model time of each analysis, ``(time,)`` (model time units).
         cycle: analysis cycle index of each analysis, ``(time,)``.
-        position: grid coordinate of each state variable, ``(x,)`` (grid units).
+        position: grid coordinate of each state variable, ``(x,)`` (grid units), or
+            ``(x, ndim)`` on an n-D grid.
         series: per-cycle scalars ``(time,)``, named as in :data:`names.SERIES`.
         fields: per-cycle states ``(time, x)``, named as in :data:`names.FIELDS`.
         attrs: global attributes (config, seed, version, git commit, ...).
@@ -52,12 +53,14 @@ def results_dataset(
         An ``xarray.Dataset`` on dimensions ``time`` and ``x``.
     """
     n_state = len(position)
+    position = np.asarray(position, float)
+    position_dims = (names.STATE,) if position.ndim == 1 else (names.STATE, names.GRID_AXIS)
     coords = {
         names.TIME: (names.TIME, np.asarray(time, float), {"units": names.TIME_UNITS,
                                                             "long_name": "model time"}),
         names.CYCLE: (names.TIME, np.asarray(cycle, np.int64), {"long_name": "analysis cycle"}),
         names.STATE: (names.STATE, np.arange(n_state), {"long_name": "state variable index"}),
-        names.POSITION: (names.STATE, np.asarray(position, float),
+        names.POSITION: (position_dims, position,
                          {"units": "grid units", "long_name": "grid coordinate"}),
     }
     data_vars = {}

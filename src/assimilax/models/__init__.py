@@ -12,6 +12,7 @@ from ._integrators import Euler as Euler
 from ._linear import LinearModel as LinearModel
 from ._lorenz63 import Lorenz63 as Lorenz63
 from ._lorenz96 import Lorenz96 as Lorenz96
+from ._qg import QG as QG
 from ._two_scale import TwoScaleLorenz96 as TwoScaleLorenz96
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "LinearModel",
     "Lorenz63",
     "Lorenz96",
+    "QG",
     "RK4",
     "rollout",
     "TwoScaleLorenz96",

@@ -135,3 +135,59 @@ class TwoScaleLorenz96Config(ModelSection):
     def build(self) -> models.TwoScaleLorenz96:
         return models.TwoScaleLorenz96(K=self.K, J=self.J, F=self.F, h=self.h, b=self.b,
                                        c=self.c, dt=self.dt, noise_std=self.noise_std)
+
+
+@register("model", "qg")
+class QGConfig(ModelSection):
+    """``[model] name = "qg"``: the two-layer QG channel of OOPS (Fandry & Leslie 1984).
+
+    State: the streamfunction of both layers on an ``ny x nx`` grid (``2 * nx * ny``
+    variables, fields ``psi1``, ``psi2``), non-dimensional in OOPS's units (length
+    $10^6$ m, velocity 10 m/s, time $10^5$ s). Localisation distances are in grid spacings
+    $\\Delta x$ (periodic in $x$, walls in $y$). See :class:`assimilax.models.QG`.
+    """
+
+    nx: int = Field(40, ge=4, multiple_of=2)
+    """Grid points in $x$ (periodic, even); OOPS's test geometry: 40."""
+    ny: int = Field(20, ge=2)
+    """Grid points in $y$ between the walls; OOPS: 20 (square 300 km cells)."""
+    length_x: float = Field(12.0, gt=0)
+    """Zonal domain length (units of $10^6$ m); OOPS: 12 (12,000 km)."""
+    length_y: float = Field(6.3, gt=0)
+    """Meridional domain length (units of $10^6$ m); OOPS: 6.3."""
+    depth1: float = Field(6000.0, gt=0)
+    """Upper layer depth $H_1$ (m); OOPS's truth: 6000 (its perturbed model: 5500)."""
+    depth2: float = Field(4000.0, gt=0)
+    """Lower layer depth $H_2$ (m); OOPS's truth: 4000 (its perturbed model: 4500)."""
+    u1: float = 4.0
+    """Mean zonal wind of the upper layer (units of 10 m/s), set by the walls; OOPS: 4."""
+    u2: float = 1.0
+    """Mean zonal wind of the lower layer (units of 10 m/s); OOPS: 1."""
+    beta: float = 1.5
+    """$\\beta_0 L^2/U$; 1.5 for OOPS's $\\beta_0 = 1.5\\times10^{-11}$ m⁻¹s⁻¹."""
+    orography: float = 2000.0
+    """Height (m) of the lower layer's Gaussian orography; OOPS: 2000."""
+    orography_width: float = Field(1.0, gt=0)
+    """E-folding width of the orography (units of $10^6$ m); OOPS: 1."""
+    ekman: float = Field(0.0, ge=0)
+    """Ekman drag rate on the lower layer (per time unit); 0 in OOPS."""
+    diffusion: float = Field(2.0e-5, ge=0)
+    """Biharmonic PV diffusion $\\nu$ (stands in for the semi-Lagrangian scheme's)."""
+    dt: float = Field(0.036, gt=0)
+    """Model time step (units of $10^5$ s), RK4; 0.036 is OOPS's one hour."""
+    noise_std: float = Field(0.0, ge=0)
+    """Additive model noise: $\\sqrt{dt}\\,N(0, q^2)$ per step, $q$ = ``noise_std``."""
+
+    @property
+    def state_size(self) -> int:
+        return 2 * self.nx * self.ny
+
+    def describe(self) -> str:
+        return f"two-layer QG ({self.nx}x{self.ny}, H={self.depth1:g}/{self.depth2:g} m)"
+
+    def build(self) -> models.QG:
+        return models.QG(nx=self.nx, ny=self.ny, length_x=self.length_x,
+                         length_y=self.length_y, depth1=self.depth1, depth2=self.depth2,
+                         u1=self.u1, u2=self.u2, beta=self.beta, orography=self.orography,
+                         orography_width=self.orography_width, ekman=self.ekman,
+                         diffusion=self.diffusion, dt=self.dt, noise_std=self.noise_std)
