@@ -18,6 +18,9 @@
   correction as well as the state, cycled window after window: online learning of model
   error (Farchi et al. 2021, J. Comput. Sci.), with :class:`OnlineWindow`,
   :func:`parameter_vector` and :func:`with_parameters`.
+- :func:`model_error_targets`, :func:`train_model_error`, :func:`step_corrected` and
+  :func:`relative_forecast_error` — a truncated model corrected by a network trained on
+  the analyses of a filter run with it (Brajard et al. 2021, Phil. Trans. R. Soc. A).
 
 Nothing here writes files: the application ring (:mod:`assimilax.experiments`) does.
 """
@@ -48,6 +51,11 @@ from ._online_var4d import OnlineVar4D as OnlineVar4D
 from ._online_var4d import OnlineWindow as OnlineWindow
 from ._online_var4d import parameter_vector as parameter_vector
 from ._online_var4d import with_parameters as with_parameters
+from ._truncated_correction import model_error_loss as model_error_loss
+from ._truncated_correction import model_error_targets as model_error_targets
+from ._truncated_correction import relative_forecast_error as relative_forecast_error
+from ._truncated_correction import step_corrected as step_corrected
+from ._truncated_correction import train_model_error as train_model_error
 
 __all__ = [
     "DivergedIterationError",
@@ -61,15 +69,20 @@ __all__ = [
     "IterativeEmulation",
     "IterativeResult",
     "LYAPUNOV_EXPONENT_L96",
+    "model_error_loss",
+    "model_error_targets",
     "OnlineVar4D",
     "OnlineWindow",
     "parameter_vector",
+    "relative_forecast_error",
     "SkillResult",
+    "step_corrected",
     "space_time_interpolation",
     "surrogate_loss",
     "surrogate_skill",
     "SurrogateSkill",
     "train_emulator",
+    "train_model_error",
     "train_surrogate",
     "training_pairs",
     "VariantScores",

@@ -24,6 +24,7 @@ and closes it): its name in that list is the only other edit.
 # The section modules register their classes on import; keep them before ._config.
 from . import (  # noqa: F401
     _baselines,
+    _brajard2021,
     _experiment,
     _hybrid,
     _ienks,

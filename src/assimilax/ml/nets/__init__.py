@@ -14,16 +14,20 @@ from ._conv import PeriodicCNN as PeriodicCNN
 from ._conv import PeriodicConv1d as PeriodicConv1d
 from ._deep_emulator import DeepEmulatorCNN as DeepEmulatorCNN
 from ._mlp import MLP as MLP
+from ._model_error_cnn import BatchNorm1d as BatchNorm1d
+from ._model_error_cnn import ModelErrorCNN as ModelErrorCNN
 from ._standardized import Standardized as Standardized
 from ._unet import UNet2d as UNet2d
 
 __all__ = [
     "Autoencoder",
+    "BatchNorm1d",
     "BrajardCNN",
     "ConvDecoder1d",
     "ConvEncoder1d",
     "DeepEmulatorCNN",
     "MLP",
+    "ModelErrorCNN",
     "PeriodicCNN",
     "PeriodicConv1d",
     "Standardized",
