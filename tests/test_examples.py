@@ -14,6 +14,7 @@ import pytest
 
 from _cli_helpers import ASSIMILAX, cli, finish, kill_after_first_checkpoint, same_results
 from assimilax.io import names, open_sweep, read_json, read_results, sweep_store, toml_value
+from assimilax.plotting._hybrid import hybrid_figures
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 OVERRIDES_FILE = EXAMPLES / "_test_overrides.toml"
@@ -85,21 +86,30 @@ def check_run(out: Path, entry: dict) -> None:
     if method in ("enks", "ienks"):  # smoothers
         assert summary["rmse_smoothed"] is not None and math.isfinite(summary["rmse_smoothed"])
     figures = []
-    if hybrid != "emulator_4dvar":
-        figures += [names.ERROR_SPREAD_FIGURE, names.HOVMOLLER_FIGURE]
+    ds = read_results(out / names.RESULTS_FILE)
+    if hybrid is None or "rmse_analysis" in ds:  # a run's own analysis series
+        figures.append(names.ERROR_SPREAD_FIGURE)
+    if hybrid is None or {"truth", "analysis_mean"} <= set(ds.data_vars):
+        figures.append(names.HOVMOLLER_FIGURE)
     # The rank histogram is drawn for the runs that record one: ensembles of equally
     # weighted members (not deterministic methods, not a particle filter's weighted ones).
     if hybrid is None:
-        ds = read_results(out / names.RESULTS_FILE)
         ensemble = summary["spread_analysis"] is not None
         assert ("rank_histogram" in ds) == (ensemble and method != "particle_filter")
         if "rank_histogram" in ds:
             figures.append(names.RANK_HISTOGRAM_FIGURE)
-    if hybrid == "iterative_emulation":
-        figures += [names.ITERATIONS_FIGURE, names.SURROGATE_SKILL_FIGURE]
+    if hybrid is not None:
         assert summary["hybrid"]["name"] == hybrid
+        # every hybrid figure its results have data for (plotting.hybrid_figures), and
+        # at least one: a hybrid run draws what it computed
+        drawn = [name for name, _ in hybrid_figures(ds)]
+        assert drawn, f"{hybrid}: results.nc has data for no hybrid figure"
+        figures += drawn
+    if hybrid == "iterative_emulation":
+        assert {names.ITERATIONS_FIGURE, names.SURROGATE_SKILL_FIGURE, names.ERROR_SPREAD_FIGURE,
+                names.HOVMOLLER_FIGURE} <= set(figures)
     if hybrid == "emulator_4dvar":
-        figures.append(names.WINDOW_RMSE_FIGURE)
+        assert names.WINDOW_RMSE_FIGURE in figures
     assert_figures(out, figures)
 
 

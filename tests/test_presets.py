@@ -547,7 +547,7 @@ def _check(result):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["sakov2008", "sakov2012", "wilks2005", "tremolet2006",
-                                  "brajard2020", "nonnenmacher2021"])
+                                  "brajard2020", "nonnenmacher2021", "farchi2021"])
 def test_quick_preset_comes_out_as_expected(name, tmp_path):
     _check(reproduce(name, tmp_path, quick=True))
 
@@ -558,7 +558,8 @@ _PAPER = pytest.mark.paper  # the full hybrid presets train for half an hour or 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["sakov2008", "sakov2012", "wilks2005", "tremolet2006",
                                   pytest.param("brajard2020", marks=_PAPER),
-                                  pytest.param("nonnenmacher2021", marks=_PAPER)])
+                                  pytest.param("nonnenmacher2021", marks=_PAPER),
+                                  pytest.param("farchi2021", marks=_PAPER)])
 def test_full_preset_comes_out_as_expected(name, tmp_path):
     _check(reproduce(name, tmp_path, quick=False))
 

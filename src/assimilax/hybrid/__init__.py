@@ -17,7 +17,9 @@
 - :class:`OnlineVar4D` — 4D-Var whose control vector holds the parameters of a model
   correction as well as the state, cycled window after window: online learning of model
   error (Farchi et al. 2021, J. Comput. Sci.), with :class:`OnlineWindow`,
-  :func:`parameter_vector` and :func:`with_parameters`.
+  :func:`parameter_vector` and :func:`with_parameters`; offline learning of the same
+  corrections from analyses, :func:`analysis_pairs` and :func:`fit_correction`, and the
+  forecast score :func:`forecast_rmse`.
 - :func:`model_error_targets`, :func:`train_model_error`, :func:`step_corrected` and
   :func:`relative_forecast_error` — a truncated model corrected by a network trained on
   the analyses of a filter run with it (Brajard et al. 2021, Phil. Trans. R. Soc. A).
@@ -47,6 +49,9 @@ from ._iterative import space_time_interpolation as space_time_interpolation
 from ._iterative import surrogate_loss as surrogate_loss
 from ._iterative import surrogate_skill as surrogate_skill
 from ._iterative import train_surrogate as train_surrogate
+from ._model_error import analysis_pairs as analysis_pairs
+from ._model_error import fit_correction as fit_correction
+from ._model_error import forecast_rmse as forecast_rmse
 from ._online_var4d import OnlineVar4D as OnlineVar4D
 from ._online_var4d import OnlineWindow as OnlineWindow
 from ._online_var4d import parameter_vector as parameter_vector
@@ -58,12 +63,15 @@ from ._truncated_correction import step_corrected as step_corrected
 from ._truncated_correction import train_model_error as train_model_error
 
 __all__ = [
+    "analysis_pairs",
     "DivergedIterationError",
     "Emulator4DVar",
     "Emulator4DVarResult",
     "emulator_errors",
     "EmulatorErrors",
     "first_guess_interpolation",
+    "fit_correction",
+    "forecast_rmse",
     "IterationRecord",
     "IterationState",
     "IterativeEmulation",

@@ -10,6 +10,8 @@ variant's forecast error against lead time and its analysis RMSE inside DA
 (:func:`plot_variant_forecasts`).
 """
 
+import textwrap
+
 import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
@@ -267,7 +269,11 @@ def plot_variant_forecasts(ds: xr.Dataset) -> Figure:
     axes.set_xlabel(xlabel)
     axes.set_ylabel(f"{err.attrs.get('long_name_short', 'forecast error')} "
                     f"[{err.attrs.get('units', '')}]")
-    axes.set_title(f"{_title(ds)}\nforecast error against lead time")
+    if analysis is not None:  # the run's title over both panels, wrapped to the figure
+        fig.suptitle(textwrap.fill(_title(ds), 150), fontsize="medium")
+        axes.set_title("forecast error against lead time")
+    else:
+        axes.set_title(f"{textwrap.fill(_title(ds), 90)}\nforecast error against lead time")
     axes.grid(True, alpha=0.3)
     axes.legend(fontsize="small", loc="lower right")
     if analysis is not None:

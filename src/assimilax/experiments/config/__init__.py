@@ -31,6 +31,7 @@ from . import (  # noqa: F401
     _method,
     _ml,
     _model,
+    _model_error,
     _observations,
     _particle,
     _variational,
@@ -65,6 +66,7 @@ from ._model import Lorenz63Config as Lorenz63Config
 from ._model import Lorenz96Config as Lorenz96Config
 from ._model import ModelSection as ModelSection
 from ._model import TwoScaleLorenz96Config as TwoScaleLorenz96Config
+from ._model_error import ModelErrorCorrectionConfig as ModelErrorCorrectionConfig
 from ._observations import EveryObsConfig as EveryObsConfig
 from ._observations import FullObsConfig as FullObsConfig
 from ._observations import ObservationsSection as ObservationsSection

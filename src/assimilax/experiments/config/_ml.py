@@ -9,7 +9,7 @@ from pydantic import Field
 from ._base import Section
 from ._registry import registered
 
-NETWORKS = ("brajard_cnn", "deep_emulator_cnn", "model_error_cnn")
+NETWORKS = ("brajard_cnn", "deep_emulator_cnn", "periodic_cnn", "model_error_cnn")
 """The networks ``[ml] network`` can name."""
 
 
@@ -23,8 +23,10 @@ class MLConfig(Section):
     """The network: ``brajard_cnn`` (Brajard et al. 2020: bilinear layer of three
     kernel-5 convolutions of ``widths[0]`` filters, then ``widths[1:]``), or
     ``deep_emulator_cnn`` (Nonnenmacher & Greenberg 2021: kernel-3 convolutions of
-    ``widths`` channels, each followed by 1x1 layers), or ``model_error_cnn`` (Brajard et
-    al. 2021: batch normalisation, a kernel-5 convolution of ``widths[0]`` filters, batch
+    ``widths`` channels, each followed by 1x1 layers), or ``periodic_cnn`` (hidden periodic
+    convolutions of ``widths`` channels, kernel 5, tanh, then a linear one to one channel:
+    a local, translation-equivariant correction), or ``model_error_cnn`` (Brajard et al.
+    2021: batch normalisation, a kernel-5 convolution of ``widths[0]`` filters, batch
     normalisation, a 1x1 one of ``widths[1]``, both tanh, a linear 1x1 output). Default:
     the hybrid's."""
     widths: list[int] | None = Field(None, min_length=1)

@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 # The recipes, registered on import.
-from . import _brajard2021, _emulator_4dvar, _iterative_emulation  # noqa: E402, F401, I001
+from . import (  # noqa: F401
+    _brajard2021,
+    _emulator_4dvar,
+    _iterative_emulation,
+    _model_error_correction,
+)
 from ._recipe import HybridOutcome as HybridOutcome
 from ._recipe import HybridRecipe as HybridRecipe
 from ._recipe import Statistic as Statistic

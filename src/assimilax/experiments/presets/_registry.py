@@ -6,6 +6,7 @@ import difflib
 
 from ._brajard2020 import BRAJARD2020
 from ._brajard2021 import BRAJARD2021
+from ._farchi2021 import FARCHI2021
 from ._nonnenmacher2021 import NONNENMACHER2021
 from ._preset import Preset
 from ._sakov2008 import SAKOV2008
@@ -15,7 +16,8 @@ from ._wilks2005 import WILKS2005
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (SAKOV2008, SAKOV2012, WILKS2005,
                                                   TREMOLET2006, BRAJARD2020,
-                                                  NONNENMACHER2021, BRAJARD2021)}
+                                                  NONNENMACHER2021, BRAJARD2021,
+                                                  FARCHI2021)}
 """Every preset, by name, in the order ``assimilax reproduce --list`` shows them."""
 
 
