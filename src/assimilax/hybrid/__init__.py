@@ -23,6 +23,11 @@
 - :func:`model_error_targets`, :func:`train_model_error`, :func:`step_corrected` and
   :func:`relative_forecast_error` — a truncated model corrected by a network trained on
   the analyses of a filter run with it (Brajard et al. 2021, Phil. Trans. R. Soc. A).
+- :func:`increment_tendencies`, :func:`forcing_network`, :func:`fit_forcing` and
+  :func:`with_forcing_prior` — a network learns the model-error tendency from the
+  increments of strong-constraint 4D-Var and serves as the forcing prior of
+  weak-constraint 4D-Var (Bonavita & Laloyaux 2020, JAMES), scored against the true error
+  by :func:`true_forcing_error` and :func:`forcing_skill`.
 
 Nothing here writes files: the application ring (:mod:`assimilax.experiments`) does.
 """
@@ -52,6 +57,13 @@ from ._iterative import train_surrogate as train_surrogate
 from ._model_error import analysis_pairs as analysis_pairs
 from ._model_error import fit_correction as fit_correction
 from ._model_error import forecast_rmse as forecast_rmse
+from ._neural_forcing import ForcingSkill as ForcingSkill
+from ._neural_forcing import fit_forcing as fit_forcing
+from ._neural_forcing import forcing_network as forcing_network
+from ._neural_forcing import forcing_skill as forcing_skill
+from ._neural_forcing import increment_tendencies as increment_tendencies
+from ._neural_forcing import true_forcing_error as true_forcing_error
+from ._neural_forcing import with_forcing_prior as with_forcing_prior
 from ._online_var4d import OnlineVar4D as OnlineVar4D
 from ._online_var4d import OnlineWindow as OnlineWindow
 from ._online_var4d import parameter_vector as parameter_vector
@@ -97,4 +109,11 @@ __all__ = [
     "VARIANTS",
     "WindowAnalyses",
     "with_parameters",
+    "ForcingSkill",
+    "fit_forcing",
+    "forcing_network",
+    "forcing_skill",
+    "increment_tendencies",
+    "true_forcing_error",
+    "with_forcing_prior",
 ]

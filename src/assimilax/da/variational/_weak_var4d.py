@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import equinox as eqx
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 
 from .._method import SeriesSpec
 from ._base import AbstractVariationalMethod
@@ -28,8 +31,24 @@ class WeakVar4D(AbstractVariationalMethod):
     window to window; $Q$ sets how fast. With ``Q -> 0`` it is strong-constraint 4D-Var
     with a fixed forcing.
 
+    With ``forcing_prior`` given, the background forcing of each window is instead
+    $\eta_b = g(x_b)$, a function of the window's background state (e.g. a network
+    trained to predict the model-error tendency, Bonavita & Laloyaux 2020); the carry
+    still holds the last analysed forcing (the ``forcing`` series), but the next window
+    replaces it by $g(x_b)$, so it is not cycled. With a constant $g \equiv \eta$ and
+    $Q \to 0$ the two coincide. ``forcing_prior`` is set in code (the ``bonavita2020``
+    hybrid), not by a ``[method]`` key.
+
+    Attributes:
+        background, model_error: $B$ and $Q$ (tendency units), as square roots.
+        window: observation times per window; ``subwindows``: forcings per window.
+        solver: the Gauss-Newton minimiser.
+        forcing_prior: ``x_b (state,) -> eta_b (state,)``, tendency units; ``None``: the
+            cycled forcing.
+
     Refs: Trémolet (2006), Q. J. R. Meteorol. Soc. 132, 2483-2504; Trémolet (2007),
-    QJRMS 133.
+    QJRMS 133; Bonavita & Laloyaux (2020), JAMES 12, e2020MS002232 (a learned
+    ``forcing_prior``).
     """
 
     background: AbstractCovariance
@@ -37,6 +56,7 @@ class WeakVar4D(AbstractVariationalMethod):
     window: int = eqx.field(static=True, default=1)
     subwindows: int = eqx.field(static=True, default=1)
     solver: GaussNewton = GaussNewton()
+    forcing_prior: Callable[[Float[Array, " state"]], Float[Array, " state"]] | None = None
 
     def __check_init__(self):
         if self.window < 1:
@@ -70,8 +90,11 @@ class WeakVar4D(AbstractVariationalMethod):
         return x_background, eta
 
     def problem(self, model, state, y, mask, operator, noise, every_steps) -> WeakWindow:
-        """The cost of one window from ``state = (x_b, eta_b)``, observations ``(window, obs)``."""
+        """The cost of one window from ``state = (x_b, eta_b)``, observations ``(window, obs)``
+        (``eta_b = forcing_prior(x_b)`` where a prior is given)."""
         xb, eta_b = state
+        if self.forcing_prior is not None:
+            eta_b = jnp.asarray(self.forcing_prior(xb), xb.dtype)
         return WeakWindow(model, self.background, self.model_error, xb, eta_b,
                           _Observed(operator, noise, y, mask), every_steps, self.window,
                           self.subwindows)

@@ -24,6 +24,7 @@ and closes it): its name in that list is the only other edit.
 # The section modules register their classes on import; keep them before ._config.
 from . import (  # noqa: F401
     _baselines,
+    _bonavita2020,
     _brajard2021,
     _experiment,
     _hybrid,
@@ -40,6 +41,7 @@ from ._base import ConfigError as ConfigError
 from ._base import Issue as Issue
 from ._base import Section as Section
 from ._base import show_value as show_value
+from ._bonavita2020 import Bonavita2020Config as Bonavita2020Config
 from ._config import SECTIONS as SECTIONS
 from ._config import Config as Config
 from ._config import apply_overrides as apply_overrides

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 # The recipes, registered on import.
 from . import (  # noqa: F401
+    _bonavita2020,
     _brajard2021,
     _emulator_4dvar,
     _iterative_emulation,

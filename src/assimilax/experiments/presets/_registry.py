@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 
+from ._bonavita2020 import BONAVITA2020
 from ._brajard2020 import BRAJARD2020
 from ._brajard2021 import BRAJARD2021
 from ._farchi2021 import FARCHI2021
@@ -17,7 +18,7 @@ from ._wilks2005 import WILKS2005
 PRESETS: dict[str, Preset] = {p.name: p for p in (SAKOV2008, SAKOV2012, WILKS2005,
                                                   TREMOLET2006, BRAJARD2020,
                                                   NONNENMACHER2021, BRAJARD2021,
-                                                  FARCHI2021)}
+                                                  FARCHI2021, BONAVITA2020)}
 """Every preset, by name, in the order ``assimilax reproduce --list`` shows them."""
 
 
