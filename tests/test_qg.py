@@ -189,3 +189,20 @@ def test_invalid_grids_are_refused():
         QG(nx=15)
     with pytest.raises(ValueError, match="ny"):
         QG(ny=1)
+
+
+def test_config_section_builds_the_model_and_names_a_bad_key():
+    from assimilax.experiments import Config, ConfigError, build_model
+
+    data = {"model": {"name": "qg", "nx": 16, "ny": 8, "depth1": 5500.0, "depth2": 4500.0},
+            "observations": {"operator": "every", "stride": 4, "noise_std": 0.2},
+            "method": {"name": "letkf", "ensemble_size": 10, "localization_radius": 2.5},
+            "experiment": {"cycles": 10, "burn_in": 2}}
+    cfg = Config.from_dict(data)
+    assert cfg.model.state_size == 256
+    m = build_model(cfg.model)
+    assert isinstance(m, QG) and (m.nx, m.ny, m.depth1, m.depth2) == (16, 8, 5500.0, 4500.0)
+    assert (m.dt, m.u1, m.u2, m.orography) == (0.036, 4.0, 1.0, 2000.0)  # OOPS's defaults
+    data["model"]["nx"] = 15
+    with pytest.raises(ConfigError, match=r"\[model\] nx = 15"):
+        Config.from_dict(data)
