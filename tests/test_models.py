@@ -154,9 +154,15 @@ MODELS = {
     "linear": (_random_linear_model(), 10),
     "qg": (QG(nx=16, ny=8), 10),  # two-layer QG channel, 256 variables, 10 hourly steps
 }
+SLOW_MODELS = {"qg"}
+"""Entries whose derivative programs take tens of seconds to compile: the slow suite (the
+default suite checks the QG's one-step adjoint and Taylor test in tests/test_qg.py)."""
 
 
-@pytest.fixture(scope="module", params=list(MODELS))
+@pytest.fixture(scope="module", params=[
+    pytest.param(name, marks=pytest.mark.slow) if name in SLOW_MODELS else name
+    for name in MODELS
+])
 def model_point(request):
     """A model, a point on (or near) its attractor, and the multi-step length."""
     model, n_steps = MODELS[request.param]

@@ -24,6 +24,17 @@ def _run(model, x, n):
     return jax.lax.fori_loop(0, n, lambda i, x: model.step(x), x)
 
 
+_PARAMS = ("depth1", "depth2", "u1", "u2", "beta", "orography", "orography_width", "ekman",
+           "diffusion", "dt")
+
+
+def _small(**changes):
+    """A 24 x 12 QG whose parameters are all arrays: every test that steps it shares one
+    compiled program (:func:`_run`)."""
+    m = QG(nx=24, ny=12, **changes)
+    return QG(nx=24, ny=12, **{k: jnp.asarray(getattr(m, k), jnp.float64) for k in _PARAMS})
+
+
 def _spun_up(model, steps=240):
     return _run(model, model.initial_condition(jax.random.PRNGKey(0)), jnp.asarray(steps))
 
@@ -54,7 +65,7 @@ def test_inversion_inverts():
         psi = jax.random.normal(jax.random.PRNGKey(1), (2, m.ny, m.nx))
         back = m.invert(m.pv(psi))
         assert float(jnp.max(jnp.abs(back - psi))) < 1e-12
-        q = m.pv(m.split(_spun_up(m, 48)))
+        q = m.pv(psi) + 3.0 * jax.random.normal(jax.random.PRNGKey(2), psi.shape)
         assert float(jnp.max(jnp.abs(m.pv(m.invert(q)) - q))) < 1e-11
 
 
@@ -99,8 +110,7 @@ def test_conservation_error_shrinks_like_dt4(beta, invariant):
     errs = []
     for dt in (0.036, 0.018, 0.009):
         # Array parameters and a traced step count: one compiled program for every case.
-        m = QG(nx=24, ny=12, u1=0.0, u2=0.0, diffusion=jnp.asarray(0.0),
-               ekman=jnp.asarray(0.0), dt=jnp.asarray(dt), beta=jnp.asarray(beta))
+        m = _small(u1=0.0, u2=0.0, diffusion=0.0, ekman=0.0, dt=dt, beta=beta)
         x0 = _free_flow(m)
         f = getattr(m, invariant)
         x = _run(m, x0, jnp.asarray(round(T / dt)))
@@ -112,8 +122,7 @@ def test_conservation_error_shrinks_like_dt4(beta, invariant):
 
 
 def test_enstrophy_not_conserved_with_drag_and_diffusion_decays():
-    m = QG(nx=24, ny=12, u1=0.0, u2=0.0, diffusion=jnp.asarray(1e-4),
-           ekman=jnp.asarray(0.1), dt=jnp.asarray(0.036), beta=jnp.asarray(0.0))
+    m = _small(u1=0.0, u2=0.0, diffusion=1e-4, ekman=0.1, beta=0.0)
     x0 = _free_flow(m)
     x = _run(m, x0, jnp.asarray(48))
     assert float(m.enstrophy(x)) < float(m.enstrophy(x0))
@@ -121,7 +130,7 @@ def test_enstrophy_not_conserved_with_drag_and_diffusion_decays():
 
 
 def test_uniform_winds_are_steady_without_orography():
-    m = QG(orography=0.0)
+    m = _small(orography=0.0)
     yw = jnp.asarray(m.y_walls()[1:-1])
     x = (-jnp.array([m.u1, m.u2])[:, None, None] * yw[None, :, None]
          * jnp.ones((1, 1, m.nx))).reshape(-1)
@@ -147,17 +156,15 @@ def test_jit_and_vmap_over_members_equals_a_loop():
     out = fe(E)
     loop = jnp.stack([_run(m, e, jnp.asarray(6)) for e in E])
     np.testing.assert_allclose(out, loop, rtol=0, atol=1e-11)
-    # Parameters are leaves: another depth, same trace.
-    f = eqx.filter_jit(lambda m, x: m.step(x))
-    assert not np.allclose(f(m, x), f(QG(depth1=5500.0, depth2=4500.0), x))
 
 
 def test_tendency_matches_the_step():
     """d psi/dt against a centred difference of RK4 steps of +-1e-4 (error O(h^2))."""
-    m = QG()
+    m = _small()
     x = _spun_up(m, 24)
     h = 1e-4
-    fd = (QG(dt=h).step(x) - QG(dt=-h).step(x)) / (2 * h)
+    one = jnp.asarray(1)
+    fd = (_run(_small(dt=h), x, one) - _run(_small(dt=-h), x, one)) / (2 * h)
     np.testing.assert_allclose(m.tendency(x), fd, rtol=0,
                                atol=1e-5 * float(jnp.max(jnp.abs(fd))))
 
@@ -206,3 +213,23 @@ def test_config_section_builds_the_model_and_names_a_bad_key():
     data["model"]["nx"] = 15
     with pytest.raises(ConfigError, match=r"\[model\] nx = 15"):
         Config.from_dict(data)
+
+
+def test_one_step_tangent_linear_and_adjoint():
+    """The default suite's check of the derivatives (the model table of test_models.py runs
+    the full set on a 16 x 8 QG in the slow suite): <J u, v> = <u, J^T v> to round-off,
+    and the Taylor remainder |f(x + e u) - f(x) - e J u| falls like e^2."""
+    m = _small()
+    x = _spun_up(m, 48)
+    f = eqx.filter_jit(lambda x: m.step(x))
+    u = jax.random.normal(jax.random.PRNGKey(3), x.shape)
+    u = u / jnp.linalg.norm(u)
+    v = jax.random.normal(jax.random.PRNGKey(4), x.shape)
+    fx, Ju = eqx.filter_jit(lambda x, u: jax.jvp(m.step, (x,), (u,)))(x, u)
+    (JTv,) = eqx.filter_jit(lambda x, v: jax.vjp(m.step, x)[1](v))(x, v)
+    lhs, rhs = float(jnp.vdot(Ju, v)), float(jnp.vdot(u, JTv))
+    assert abs(lhs - rhs) <= 1e-12 * float(jnp.linalg.norm(Ju) * jnp.linalg.norm(v))
+    eps = np.logspace(-2, -4, 3)
+    res = [float(jnp.linalg.norm(f(x + e * u) - fx - e * Ju)) for e in eps]
+    slopes = np.diff(np.log(res)) / np.diff(np.log(eps))
+    assert np.all((slopes > 1.8) & (slopes < 2.2)), (res, slopes)

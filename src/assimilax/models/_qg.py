@@ -326,16 +326,27 @@ class QG(AbstractModel):
         return self._solve(dq).reshape(x.shape)
 
     def step(self, x, *, key=None):
-        """One RK4 step of the PV equation; in and out: the flat streamfunction."""
+        r"""One RK4 step of the PV equation; in and out: the flat streamfunction.
+
+        $k_s = f(q + a_s\,dt\,k_{s-1})$ with $a = (0, \tfrac12, \tfrac12, 1)$ and
+        $q \leftarrow q + dt\sum_s b_s k_s$, $b = (1, 2, 2, 1)/6$: the classical RK4, its four
+        stages one ``lax.scan`` (one tendency in the compiled program instead of four, so
+        the step and its derivatives compile about four times faster).
+        """
         del key
         q = self.pv(self.split(x))
-        f, h = self.pv_tendency, self.dt
-        k1 = f(q)
-        k2 = f(q + 0.5 * h * k1)
-        k3 = f(q + 0.5 * h * k2)
-        k4 = f(q + h * k3)
-        q = q + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
-        return self.invert(q).reshape(x.shape)
+        h = self.dt
+        a = jnp.asarray([0.0, 0.5, 0.5, 1.0], q.dtype)
+        b = jnp.asarray([1.0, 2.0, 2.0, 1.0], q.dtype) / 6.0
+
+        def stage(carry, ab):
+            k, acc = carry
+            k = self.pv_tendency(q + ab[0] * h * k)
+            return (k, acc + ab[1] * k), None
+
+        zero = jnp.zeros_like(q)
+        (_, acc), _ = jax.lax.scan(stage, (zero, zero), jnp.stack([a, b], axis=1))
+        return self.invert(q + h * acc).reshape(x.shape)
 
     def initial_condition(self, key):
         """The walls' linear profile (uniform winds ``u1, u2``) plus noise of std 0.1."""
