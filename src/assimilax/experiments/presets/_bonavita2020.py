@@ -30,7 +30,8 @@ guess at 0.2 time units 0.804, 0.716, 0.644, 0.544; first-guess bias +0.074, -0.
 0.87, mean -1.02 (true -0.98). With the first-order mapping $\\hat\\eta = \\delta / T$
 (``[hybrid] tendency_from = "window_length"``) the network learns 44 % of the mean
 error and the bias claim fails (docs/methods/bonavita2020.md). Full: 8,000 observation
-times (burn-in 400), training twin 16,000, 8 seeds.
+times (burn-in 400), training twin 16,000, 8 seeds: 21 min on 2 shared CPU cores; ratios
+0.961 ± 0.001 and 0.953 ± 0.002, bias difference 0.059 ± 0.004 (all hold).
 
 Refs: Bonavita & Laloyaux (2020), J. Adv. Model. Earth Syst. 12, e2020MS002232,
 doi:10.1029/2020MS002232; Trémolet (2006), QJRMS 132, 2483-2504; Lorenz (1996).
