@@ -19,10 +19,11 @@ gap with the sum of the two intervals above zero (the intervals do not overlap).
 Quick: 100 time units (2,000 analyses), 1,400 training and 400 validation pairs, 30
 epochs, 3 seeds: 3 min 8 s on 2 busy CPU cores (84 s of CPU). Full: the paper's 1,500
 time units after 100 cycles of burn-in, 10,000 training and 1,000 validation pairs, 100
-epochs, 3 seeds (a network pair trained per seed): 7 min on one H200 GPU, about 25
-minutes a seed on 2 CPU cores. Measured (R at 2 time units, mean ± 95 %): full, truncated
-0.885 ± 0.138, hybrid on analyses 0.254 ± 0.048, on the truth 0.235 ± 0.054, filter
-analysis RMSE 0.089; quick, 0.888 ± 0.13, 0.274 ± 0.050, 0.237 ± 0.056. One claim holds
+epochs, 3 seeds (a network pair trained per seed): 7 min on one H200 GPU, roughly 15
+minutes a seed on 2 CPU cores (estimated). Measured (R at 2 time units, mean ± 95 %):
+full, truncated 0.885 ± 0.138, hybrid on analyses 0.254 ± 0.048, on the truth 0.235 ±
+0.054, filter analysis RMSE 0.089; quick, 0.888 ± 0.13, 0.274 ± 0.050, 0.237 ± 0.056.
+One claim holds
 (truncated > hybrid on analyses, intervals apart); four fail, as recorded (the perfect
 hybrid's mean is the paper's, its 3-seed interval wider than the band): see
 docs/methods/brajard2021.md.
