@@ -28,7 +28,7 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..ml import Corrected, History, fit
-from ..models import AbstractModel
+from ..models import AbstractModel, rollout
 
 
 def analysis_pairs(
@@ -124,14 +124,7 @@ def forecast_rmse(
         every: model steps between leads (static).
     """
 
-    def one(x0):
-        def body(x, _):
-            x = jax.lax.fori_loop(0, every, lambda _, z: model.step(z), x)
-            return x, x
-
-        return jax.lax.scan(body, x0, None, length=truth.shape[1])[1]
-
-    forecasts = jax.vmap(one)(initial)
+    forecasts = jax.vmap(lambda x0: rollout(model, x0, truth.shape[1], every=every))(initial)
     err = jnp.sqrt(jnp.mean((forecasts - truth) ** 2, axis=-1))  # (case, lead)
     cases = err.shape[0]
     half = 1.96 * jnp.std(err, axis=0, ddof=1) / jnp.sqrt(cases) if cases > 1 else (

@@ -37,7 +37,7 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..ml import Corrected, fit
-from ..models import AbstractModel
+from ..models import AbstractModel, rollout
 
 
 def model_error_targets(
@@ -178,14 +178,7 @@ def relative_forecast_error(
         ``(R, half)``, each ``(lead,)``, dimensionless.
     """
 
-    def one(x0):
-        def body(x, _):
-            x = jax.lax.fori_loop(0, every, lambda _, z: model.step(z), x)
-            return x, x
-
-        return jax.lax.scan(body, x0, None, length=truth.shape[1])[1]
-
-    forecasts = jax.vmap(one)(initial)
+    forecasts = jax.vmap(lambda x0: rollout(model, x0, truth.shape[1], every=every))(initial)
     mse = jnp.mean((forecasts - truth) ** 2, axis=-1)  # (case, lead)
     cases = mse.shape[0]
     mean = jnp.mean(mse, axis=0)

@@ -33,6 +33,7 @@ class Bonavita2020Config(HybridSection):
     title: ClassVar[str] = "neural model-error prior for weak 4D-Var"
     models: ClassVar[tuple[str, ...]] = ("lorenz96",)
     truths: ClassVar[tuple[str, ...]] = ("two_scale_lorenz96", "lorenz96")
+    needs_truth: ClassVar[bool] = True
     every_step: ClassVar[bool] = False
     ml_defaults: ClassVar[dict[str, Any]] = {
         "widths": [16], "epochs": 30, "batch_size": 32, "loss": "mse",
@@ -51,10 +52,6 @@ class Bonavita2020Config(HybridSection):
 
     def issues(self, config: Config) -> list[Issue]:
         found = super().issues(config)
-        if config.truth is None:
-            found.append(Issue("truth", None, "missing section: bonavita2020 learns what the "
-                               "[model] gets wrong about the truth; add e.g. [truth] name = "
-                               '"two_scale_lorenz96"'))
         method = config.method
         if method is None or method.name != "weak_var4d":
             found.append(Issue("method", "name" if method is not None else None,

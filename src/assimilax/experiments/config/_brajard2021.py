@@ -32,6 +32,7 @@ class Brajard2021Config(HybridSection):
     title: ClassVar[str] = "truncated-model correction from analyses"
     models: ClassVar[tuple[str, ...]] = ("lorenz96",)
     truths: ClassVar[tuple[str, ...]] = ("two_scale_lorenz96",)
+    needs_truth: ClassVar[bool] = True
     every_step: ClassVar[bool] = False
     ml_defaults: ClassVar[dict[str, Any]] = {
         "network": "model_error_cnn", "widths": [43, 28], "epochs": 100, "batch_size": 33,
@@ -62,10 +63,6 @@ class Brajard2021Config(HybridSection):
 
     def issues(self, config: Config) -> list[Issue]:
         found = super().issues(config)
-        if config.truth is None:
-            found.append(Issue("truth", None, 'missing section: brajard2021 learns the error '
-                               'of a truncated [model]; add [truth] name = '
-                               '"two_scale_lorenz96" (K = the model\'s n)'))
         method = config.method
         if method is None:
             found.append(Issue("method", None, "missing section: brajard2021 assimilates "

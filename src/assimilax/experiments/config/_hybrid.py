@@ -26,6 +26,8 @@ class HybridSection(Section):
         models: the ``[model] name`` s it runs on.
         truths: the ``[truth] name`` s it accepts (a truncated-model twin: the truth
             resolves what the model does not); empty: no ``[truth]``.
+        needs_truth: whether a ``[truth]`` is required (the method learns what the
+            ``[model]`` gets wrong about it).
         every_step: whether it needs observations at every model step.
         needs_method: whether it assimilates with the ``[method]`` (required) or runs its
             own DA (then ``[method]`` is refused).
@@ -36,6 +38,7 @@ class HybridSection(Section):
     title: ClassVar[str] = ""
     models: ClassVar[tuple[str, ...]] = ("lorenz96",)
     truths: ClassVar[tuple[str, ...]] = ()
+    needs_truth: ClassVar[bool] = False
     every_step: ClassVar[bool] = True
     needs_method: ClassVar[bool] = True
     ml_defaults: ClassVar[dict[str, Any]] = {}
@@ -64,6 +67,11 @@ class HybridSection(Section):
                        if self.truths else "no [truth] section")
             found.append(Issue("truth", "name", f'[hybrid] name = "{self.name}" needs '
                                f"{allowed}", truth.name))
+        if truth is None and self.needs_truth:
+            names = " or ".join(f'"{t}"' for t in self.truths)
+            found.append(Issue("truth", None, f"missing section: {self.name} learns what the "
+                               f"[model] gets wrong about the truth; add [truth] name = {names}"
+                               " (a model that resolves the [model]'s variables)"))
         every = config.observations.every_steps
         if self.every_step and every != 1:
             found.append(Issue("observations", "every_steps", f'must be 1 for [hybrid] name '

@@ -32,6 +32,7 @@ class ModelErrorCorrectionConfig(HybridSection):
     title: ClassVar[str] = "model-error correction, offline and online"
     models: ClassVar[tuple[str, ...]] = ("lorenz96",)
     truths: ClassVar[tuple[str, ...]] = ("two_scale_lorenz96", "lorenz96")
+    needs_truth: ClassVar[bool] = True
     every_step: ClassVar[bool] = False
     ml_defaults: ClassVar[dict[str, Any]] = {
         "network": "periodic_cnn", "widths": [8], "epochs": 100, "batch_size": 16,
@@ -54,10 +55,6 @@ class ModelErrorCorrectionConfig(HybridSection):
 
     def issues(self, config: Config) -> list[Issue]:
         found = super().issues(config)
-        if config.truth is None:
-            found.append(Issue("truth", None, "missing section: model_error_correction learns "
-                               "what the [model] gets wrong about the truth; add e.g. [truth] "
-                               'name = "two_scale_lorenz96"'))
         method = config.method
         if method is None:
             found.append(Issue("method", None, "missing section: model_error_correction "
