@@ -56,7 +56,9 @@ from ._iterative import surrogate_skill as surrogate_skill
 from ._iterative import train_surrogate as train_surrogate
 from ._model_error import analysis_pairs as analysis_pairs
 from ._model_error import fit_correction as fit_correction
+from ._model_error import forecast_errors as forecast_errors
 from ._model_error import forecast_rmse as forecast_rmse
+from ._model_error import mean_and_half_width as mean_and_half_width
 from ._neural_forcing import ForcingSkill as ForcingSkill
 from ._neural_forcing import fit_forcing as fit_forcing
 from ._neural_forcing import forcing_network as forcing_network
@@ -83,11 +85,13 @@ __all__ = [
     "EmulatorErrors",
     "first_guess_interpolation",
     "fit_correction",
+    "forecast_errors",
     "forecast_rmse",
     "IterationRecord",
     "IterationState",
     "IterativeEmulation",
     "IterativeResult",
+    "mean_and_half_width",
     "LYAPUNOV_EXPONENT_L96",
     "model_error_loss",
     "model_error_targets",

@@ -103,6 +103,28 @@ def fit_correction(
 
 
 @eqx.filter_jit
+def forecast_errors(
+    model: AbstractModel,
+    initial: Float[Array, "case state"],
+    truth: Float[Array, "case lead state"],
+    every: int,
+) -> Float[Array, "case lead"]:
+    r"""RMSE of each free forecast against the truth at each lead,
+    $e_{c,l} = \sqrt{\frac1n\|x^f_{c,l} - x^t_{c,l}\|^2}$.
+
+    Forecast ``c`` starts from ``initial[c]`` and is compared with ``truth[c, l]``
+    ``(l + 1) * every`` model steps later (deterministic ``model.step``).
+
+    Args:
+        model: the forecast model.
+        initial: starting states ``(case, state)``.
+        truth: the truth at the leads ``(case, lead, state)``.
+        every: model steps between leads (static).
+    """
+    forecasts = jax.vmap(lambda x0: rollout(model, x0, truth.shape[1], every=every))(initial)
+    return jnp.sqrt(jnp.mean((forecasts - truth) ** 2, axis=-1))
+
+
 def forecast_rmse(
     model: AbstractModel,
     initial: Float[Array, "case state"],
@@ -110,12 +132,8 @@ def forecast_rmse(
     every: int,
 ) -> tuple[Float[Array, " lead"], Float[Array, " lead"]]:
     r"""RMSE of free forecasts against the truth at each lead, mean and 95 % half-width
-    over the cases.
-
-    Forecast ``c`` starts from ``initial[c]`` and is compared with ``truth[c, l]``
-    ``(l + 1) * every`` model steps later: $e_{c,l} = \sqrt{\frac1n\|x^f_{c,l} -
-    x^t_{c,l}\|^2}$; returns $\bar e_l$ and $1.96\,s_l/\sqrt{C}$ (cases from independent
-    stretches of the truth are independent).
+    over the cases: $\bar e_l$ and $1.96\,s_l/\sqrt{C}$ of :func:`forecast_errors`
+    (cases from independent stretches of the truth are independent; NaN for one case).
 
     Args:
         model: the forecast model.
@@ -123,10 +141,14 @@ def forecast_rmse(
         truth: the truth at the leads ``(case, lead, state)``.
         every: model steps between leads (static).
     """
+    err = forecast_errors(model, initial, truth, every)  # (case, lead)
+    return mean_and_half_width(err)
 
-    forecasts = jax.vmap(lambda x0: rollout(model, x0, truth.shape[1], every=every))(initial)
-    err = jnp.sqrt(jnp.mean((forecasts - truth) ** 2, axis=-1))  # (case, lead)
-    cases = err.shape[0]
-    half = 1.96 * jnp.std(err, axis=0, ddof=1) / jnp.sqrt(cases) if cases > 1 else (
-        jnp.full(err.shape[1], jnp.nan))
-    return jnp.mean(err, axis=0), half
+
+def mean_and_half_width(samples: Float[Array, "case ..."]):
+    r"""Mean over the first axis and its 95 % half-width $1.96\,s/\sqrt{C}$ (NaN for one
+    sample)."""
+    cases = samples.shape[0]
+    half = (1.96 * jnp.std(samples, axis=0, ddof=1) / jnp.sqrt(cases) if cases > 1
+            else jnp.full(samples.shape[1:], jnp.nan))
+    return jnp.mean(samples, axis=0), half

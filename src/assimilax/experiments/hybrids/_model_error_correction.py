@@ -129,9 +129,13 @@ def correction_net(ml, *, key, mean: float, std: float, scale: float) -> InputSc
 _simulate = eqx.filter_jit(simulate_twin)
 
 
-def _twin(setup, cycles: int, key):
+def twin_of(setup, cycles: int, key):
+    """The twin of ``setup`` over ``cycles`` observation times from ``key`` (the setup's
+    ensemble size, spin-up and initial spread), and its observations as the forecast
+    model sees them."""
     twin = _simulate(setup.truth_model, setup.operator, setup.noise, cycles=cycles,
-                     every_steps=setup.truth_every_steps, ensemble_size=1, key=key,
+                     every_steps=setup.truth_every_steps, ensemble_size=setup.ensemble_size,
+                     key=key,
                      spinup_steps=setup.spinup_steps, initial_std=setup.initial_std,
                      state_size=setup.model.state_size)
     obs = twin.observations
@@ -176,7 +180,7 @@ def model_error_experiment(config: Config, *, progress: bool = False,
 
     # 1. The physical 4D-Var on the training twin.
     t0 = time.perf_counter()
-    twin, obs = _twin(setup, config.experiment.cycles, k_twin)
+    twin, obs = twin_of(setup, config.experiment.cycles, k_twin)
     res, rmse_train = run_da(model, var4d, twin, obs)
     analysis = res.mean_analysis
     inputs, targets = hybrid.analysis_pairs(analysis, window)
@@ -233,7 +237,7 @@ def model_error_experiment(config: Config, *, progress: bool = False,
         models[v] = Corrected(model, corrections[v], mode=v.split("_", 1)[1])
 
     # 4. The test twin: DA with each model, and free forecasts from true states.
-    test, test_obs = _twin(setup, h.test_cycles, k_test)
+    test, test_obs = twin_of(setup, h.test_cycles, k_test)
     truth = np.asarray(test.truth)
     lead_steps = max(1, round(h.forecast_time / setup.interval))
     score_at = max(1, round(h.score_lead / setup.interval)) - 1
