@@ -3,11 +3,11 @@ the analyses of strong-constraint 4D-Var, offline and online (Farchi et al. 2021
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from ._base import Issue
+from ._base import Issue, refuse
 from ._hybrid import HybridSection
 from ._registry import register
 
@@ -38,6 +38,10 @@ class ModelErrorCorrectionConfig(HybridSection):
         "network": "periodic_cnn", "widths": [8], "epochs": 100, "batch_size": 16,
         "loss": "mse"}
 
+    modes: list[Literal["resolvent", "tendency"]] = Field(
+        ["resolvent", "tendency"], min_length=1)
+    """The corrections learned (each offline and online): ``resolvent`` (added after each
+    model step), ``tendency`` (inside the ODE); the comparisons of the two need both."""
     test_cycles: int = Field(400, ge=16)
     """Observation times of the independent test twin (whole windows are assimilated)."""
     sigma_theta: float = Field(0.03, gt=0)
@@ -81,5 +85,12 @@ class ModelErrorCorrectionConfig(HybridSection):
                                '"periodic_cnn"', ml.network))
         return found
 
+    @model_validator(mode="after")
+    def _modes(self):
+        if len(set(self.modes)) != len(self.modes):
+            refuse(Issue(None, "modes", "lists a mode twice", self.modes))
+        return self
+
     def describe(self) -> str:
-        return f"model-error correction, offline and online (sigma_theta {self.sigma_theta:g})"
+        return ("model-error correction, offline and online (sigma_theta "
+                f"{self.sigma_theta:g}, {' and '.join(self.modes)})")

@@ -54,6 +54,11 @@ _LABELS = {"physical": "physical", "offline_resolvent": "offline resolvent",
            "online_tendency": "online tendency"}
 
 
+def variants_of(modes) -> list[str]:
+    """The variants of the corrections ``modes`` learns, in the order of :data:`VARIANTS`."""
+    return [v for v in VARIANTS if v == "physical" or v.split("_", 1)[1] in modes]
+
+
 def _statistics() -> dict[str, Statistic]:
     stats: dict[str, Statistic] = {}
     for v in VARIANTS:
@@ -173,6 +178,8 @@ def model_error_experiment(config: Config, *, progress: bool = False,
     k_twin, k_test, k_net, k_fit = (jax.random.fold_in(key, i) for i in range(4))
     say = log or (lambda _: None)
     seconds: dict[str, float] = {}
+    modes = [m for m in MODES if m in h.modes]
+    variants = variants_of(modes)
 
     def run_da(m, method, twin, obs):
         res = assimilate(m, obs, method, twin.ensemble0, key=k_twin, truth=twin.truth)
@@ -196,12 +203,12 @@ def model_error_experiment(config: Config, *, progress: bool = False,
     tendency_scale = float(jnp.std(error))
     scales = {"resolvent": tendency_scale * model.dt, "tendency": tendency_scale}
     nets = {m: correction_net(ml, key=k_net, mean=mean, std=std, scale=scales[m])
-            for m in MODES}
+            for m in modes}
 
     # 2. Offline.
     corrections: dict[str, Any] = {}
     histories: dict[str, Any] = {}
-    for mode in MODES:
+    for mode in modes:
         t0 = time.perf_counter()
         net, history = hybrid.fit_correction(
             model, nets[mode], mode, inputs, targets, steps, key=k_fit, epochs=ml.epochs,
@@ -214,7 +221,7 @@ def model_error_experiment(config: Config, *, progress: bool = False,
             f"({seconds[f'offline_{mode}']:.0f} s)")
 
     # 3. Online, over the training observations.
-    for mode in MODES:
+    for mode in modes:
         t0 = time.perf_counter()
         online = hybrid.OnlineVar4D(nets[mode], var4d.background, h.sigma_theta, mode=mode,
                                     window=window, solver=var4d.solver)
@@ -233,7 +240,7 @@ def model_error_experiment(config: Config, *, progress: bool = False,
             f"{np.mean(inside[burn:]):.3f} ({seconds[f'online_{mode}']:.0f} s)")
 
     models = {"physical": model}
-    for v in VARIANTS[1:]:
+    for v in variants[1:]:
         models[v] = Corrected(model, corrections[v], mode=v.split("_", 1)[1])
 
     # 4. The test twin: DA with each model, and free forecasts from true states.
@@ -251,7 +258,7 @@ def model_error_experiment(config: Config, *, progress: bool = False,
     initial, at_leads = jnp.asarray(truth[starts]), jnp.asarray(truth[windows])
     norm = math.sqrt(2.0) * float(climatological_rms(test.truth))
     rmse_test, forecast, forecast_ci = [], [], []
-    for v in VARIANTS:
+    for v in variants:
         t0 = time.perf_counter()
         _, r = run_da(models[v], var4d, test, test_obs)
         if not np.all(np.isfinite(r)):
@@ -265,22 +272,23 @@ def model_error_experiment(config: Config, *, progress: bool = False,
         say(f"test, {_LABELS[v]}: analysis RMSE {np.mean(r[burn:]):.3f}, forecast relative "
             f"RMSE at {h.score_lead:g} time units {forecast[-1][score_at]:.3f}")
 
-    stats: dict[str, float | None] = {}
+    stats: dict[str, float | None] = dict.fromkeys(STATISTICS)
     ci95: dict[str, float | None] = dict.fromkeys(STATISTICS)
     a = {}
-    for v, r in zip(VARIANTS, rmse_test, strict=True):
+    for v, r in zip(variants, rmse_test, strict=True):
         a[v], half = time_mean_ci(r, burn_in=burn)
         stats[f"rmse_analysis_{v}"], ci95[f"rmse_analysis_{v}"] = finite(a[v]), finite(half)
-    f_at = {v: float(f[score_at]) for v, f in zip(VARIANTS, forecast, strict=True)}
-    for v, f, fc in zip(VARIANTS, forecast, forecast_ci, strict=True):
+    f_at = {v: float(f[score_at]) for v, f in zip(variants, forecast, strict=True)}
+    for v, f, fc in zip(variants, forecast, forecast_ci, strict=True):
         stats[f"forecast_error_{v}"] = finite(f[score_at])
         ci95[f"forecast_error_{v}"] = finite(fc[score_at])
-    for v in VARIANTS[1:]:
+    for v in variants[1:]:
         stats[f"forecast_gain_{v}"] = finite(1.0 - f_at[v] / f_at["physical"])
-    for stage in ("offline", "online"):
-        stats[f"tendency_minus_resolvent_{stage}"] = finite(
-            a[f"{stage}_tendency"] - a[f"{stage}_resolvent"])
-    for mode in MODES:
+    if len(modes) == 2:
+        for stage in ("offline", "online"):
+            stats[f"tendency_minus_resolvent_{stage}"] = finite(
+                a[f"{stage}_tendency"] - a[f"{stage}_resolvent"])
+    for mode in modes:
         gain = a["physical"] - a[f"offline_{mode}"]
         stats[f"online_share_{mode}"] = finite(
             (a["physical"] - a[f"online_{mode}"]) / gain if gain != 0 else math.nan)
@@ -291,7 +299,8 @@ def model_error_experiment(config: Config, *, progress: bool = False,
         "lead_time": setup.interval * (1 + np.arange(lead_steps)),
         "rmse_analysis": np.stack(rmse_test),
         "time": setup.interval * (1 + np.arange(truth.shape[0])),
-        "networks": corrections, "histories": histories, "seconds": seconds,
+        "variants": variants, "networks": corrections, "histories": histories,
+        "seconds": seconds,
         "scales": {"input_mean": mean, "input_std": std, **scales},
         "rmse_training": rmse_train,
     }
@@ -310,21 +319,22 @@ class ModelErrorCorrectionRecipe(HybridRecipe):
         out = model_error_experiment(config, progress=progress, log=log)
         s = out["statistics"]
         h = config.hybrid
+        variants, modes = out["variants"], [m for m in MODES if m in h.modes]
         notes = [
             "analysis RMSE of strong 4D-Var on the test twin: " + ", ".join(
-                f"{_LABELS[v]} {s[f'rmse_analysis_{v}'] or math.nan:.3f}" for v in VARIANTS),
+                f"{_LABELS[v]} {s[f'rmse_analysis_{v}'] or math.nan:.3f}" for v in variants),
             f"forecast relative RMSE at {h.score_lead:g} time units: " + ", ".join(
-                f"{_LABELS[v]} {s[f'forecast_error_{v}'] or math.nan:.3f}" for v in VARIANTS),
+                f"{_LABELS[v]} {s[f'forecast_error_{v}'] or math.nan:.3f}" for v in variants),
             "online / offline analysis gain: " + ", ".join(
-                f"{m} {s[f'online_share_{m}'] or math.nan:.2f}" for m in MODES),
+                f"{m} {s[f'online_share_{m}'] or math.nan:.2f}" for m in modes),
         ]
         details = {
             "hybrid": "model_error_correction",
-            "variants": list(VARIANTS),
+            "variants": list(variants),
             "labels": {k: v.label for k, v in STATISTICS.items()},
             "histories": out["histories"], "seconds": out["seconds"],
             "scales": out["scales"],
-            "forecast": {v: out["forecast"][i].tolist() for i, v in enumerate(VARIANTS)},
+            "forecast": {v: out["forecast"][i].tolist() for i, v in enumerate(variants)},
             "lead_time": out["lead_time"].tolist(),
         }
         arrays = {"variant_forecast_error": out["forecast"],
@@ -344,8 +354,8 @@ class ModelErrorCorrectionRecipe(HybridRecipe):
         return rio.add_variables(
             None, {k: a[k] for k in ("variant_forecast_error", "variant_forecast_error_ci95",
                                      "variant_rmse_analysis")},
-            coords={_names.VARIANT: np.asarray(VARIANTS), _names.TIME: a["time"],
-                    _names.LEAD_TIME: a["lead_time"]},
+            coords={_names.VARIANT: np.asarray(variants_of(config.hybrid.modes)),
+                    _names.TIME: a["time"], _names.LEAD_TIME: a["lead_time"]},
             attrs={"variant_forecast_error": rel, "variant_forecast_error_ci95": rel},
             global_attrs={**attrs, "window": config.method.window,
                           "burn_in_windows": config.hybrid.burn_in_windows},
@@ -354,5 +364,6 @@ class ModelErrorCorrectionRecipe(HybridRecipe):
     def networks(self, config: Config) -> dict[str, Any]:
         ml = config.ml_resolved
         k_net = jax.random.fold_in(jax.random.key(config.experiment.seed), 2)
-        net = {m: correction_net(ml, key=k_net, mean=0.0, std=1.0, scale=1.0) for m in MODES}
-        return {f"{stage}_{m}": net[m] for stage in ("offline", "online") for m in MODES}
+        modes = [m for m in MODES if m in config.hybrid.modes]
+        net = {m: correction_net(ml, key=k_net, mean=0.0, std=1.0, scale=1.0) for m in modes}
+        return {f"{stage}_{m}": net[m] for stage in ("offline", "online") for m in modes}
