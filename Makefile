@@ -53,9 +53,9 @@ docs: install
 # docs/reproduction.md from the full runs of every preset into runs/reproduce/NAME (about
 # 10 minutes on 2 CPU cores). A finished member is reused only if the same code computed it
 # (commit, uncommitted changes, backend, jax/numpy/equinox/optax versions); stale ones are
-# recomputed. The two hybrid presets, whose full versions train networks for hours, are
-# listed as not run; `make reproduction-paper` runs them too. Exits 1 if a claim's outcome
-# is not the expected one.
+# recomputed. The hybrid presets, whose full versions train networks per seed (20 minutes
+# to hours), are listed as not run; `make reproduction-paper` runs them too. Exits 1 if a
+# claim's outcome is not the expected one.
 reproduction: install
 	$(BIN)/assimilax reproduce --all --table docs/reproduction.md
 

@@ -114,3 +114,13 @@ def test_the_section_accepts_the_truncated_twin_and_fills_the_network():
 def test_the_section_names_what_is_wrong(changes, message):
     with pytest.raises(ConfigError, match=message):
         _config(**changes)
+
+
+def test_free_forecasts_leave_out_the_models_noise():
+    """A model with noise (the filter's model error) forecasts as its deterministic step."""
+    noisy = models.Lorenz96(n=N, forcing=8.0, dt=0.05, noise_std=0.3)
+    quiet = models.Lorenz96(n=N, forcing=8.0, dt=0.05)
+    x0 = jax.random.normal(jax.random.key(0), (2, N), jnp.float64) + 3.0
+    truth = jnp.zeros((2, 3, N))
+    np.testing.assert_array_equal(hybrid.forecast_errors(noisy, x0, truth, 2),
+                                  hybrid.forecast_errors(quiet, x0, truth, 2))

@@ -28,7 +28,7 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..ml import Corrected, History, fit
-from ..models import AbstractModel, rollout
+from ..models import AbstractModel
 
 
 def analysis_pairs(
@@ -102,6 +102,22 @@ def fit_correction(
                patience=patience, progress=progress)
 
 
+def free_forecasts(
+    model: AbstractModel, initial: Float[Array, "case state"], leads: int, every: int,
+) -> Float[Array, "case lead state"]:
+    """Deterministic forecasts (``model.step``, without the model's noise) from each
+    initial state, saved every ``every`` steps ``leads`` times (static)."""
+
+    def one(x0):
+        def body(x, _):
+            x = jax.lax.fori_loop(0, every, lambda _, z: model.step(z), x)
+            return x, x
+
+        return jax.lax.scan(body, x0, None, length=leads)[1]
+
+    return jax.vmap(one)(initial)
+
+
 @eqx.filter_jit
 def forecast_errors(
     model: AbstractModel,
@@ -121,7 +137,7 @@ def forecast_errors(
         truth: the truth at the leads ``(case, lead, state)``.
         every: model steps between leads (static).
     """
-    forecasts = jax.vmap(lambda x0: rollout(model, x0, truth.shape[1], every=every))(initial)
+    forecasts = free_forecasts(model, initial, truth.shape[1], every)
     return jnp.sqrt(jnp.mean((forecasts - truth) ** 2, axis=-1))
 
 

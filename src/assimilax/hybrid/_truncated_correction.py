@@ -37,7 +37,8 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..ml import Corrected, fit
-from ..models import AbstractModel, rollout
+from ..models import AbstractModel
+from ._model_error import free_forecasts
 
 
 def model_error_targets(
@@ -178,7 +179,7 @@ def relative_forecast_error(
         ``(R, half)``, each ``(lead,)``, dimensionless.
     """
 
-    forecasts = jax.vmap(lambda x0: rollout(model, x0, truth.shape[1], every=every))(initial)
+    forecasts = free_forecasts(model, initial, truth.shape[1], every)
     mse = jnp.mean((forecasts - truth) ** 2, axis=-1)  # (case, lead)
     cases = mse.shape[0]
     mean = jnp.mean(mse, axis=0)

@@ -87,6 +87,7 @@ BONAVITA2020 = Preset(
         "the cycled or the NN forcing prior, strong 4D-Var with the NN-corrected model."
     ),
     members=_members,
+    paper=True,
     claims=(
         Claim("weak 4D-Var, cycled prior: analysis RMSE < strong 4D-Var's", "truncated_l96",
               1.0, statistic="ratio_weak_cycled", relation="below", rel_tol=0.0,
