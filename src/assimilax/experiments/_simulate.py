@@ -19,9 +19,10 @@ def _simulate(truth_model, operator, noise, **kwargs):
     return simulate_twin(truth_model, operator, noise, **kwargs)
 
 
-def simulate_setup(setup: Setup) -> tuple[Twin, Observations]:
-    """The twin of a set-up (seeded by its ``seed``) and its observations as the forecast
-    model sees them (its steps per interval differ from the truth's with ``[truth]``)."""
+def simulate_setup(setup: Setup, *, key=None) -> tuple[Twin, Observations]:
+    """The twin of a set-up (seeded by its ``seed``, or by ``key`` when given: a second,
+    independent twin of the same set-up) and its observations as the forecast model sees
+    them (its steps per interval differ from the truth's with ``[truth]``)."""
     twin = _simulate(
         setup.truth_model,
         setup.operator,
@@ -29,7 +30,7 @@ def simulate_setup(setup: Setup) -> tuple[Twin, Observations]:
         cycles=setup.cycles,
         every_steps=setup.truth_every_steps,
         ensemble_size=setup.ensemble_size,
-        key=jax.random.key(setup.seed),
+        key=jax.random.key(setup.seed) if key is None else key,
         spinup_steps=setup.spinup_steps,
         initial_std=setup.initial_std,
         state_size=setup.model.state_size,

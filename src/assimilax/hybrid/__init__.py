@@ -58,6 +58,7 @@ from ._model_error import analysis_pairs as analysis_pairs
 from ._model_error import fit_correction as fit_correction
 from ._model_error import forecast_errors as forecast_errors
 from ._model_error import forecast_rmse as forecast_rmse
+from ._model_error import free_forecasts as free_forecasts
 from ._model_error import mean_and_half_width as mean_and_half_width
 from ._neural_forcing import ForcingSkill as ForcingSkill
 from ._neural_forcing import fit_forcing as fit_forcing
@@ -87,6 +88,7 @@ __all__ = [
     "fit_correction",
     "forecast_errors",
     "forecast_rmse",
+    "free_forecasts",
     "IterationRecord",
     "IterationState",
     "IterativeEmulation",

@@ -90,11 +90,7 @@ def fit_correction(
     def loss(n, batch):
         x, y = batch
         corrected = Corrected(model, n, mode=mode)
-
-        def forecast(x0):
-            return jax.lax.fori_loop(0, steps, lambda _, z: corrected.step(z), x0)
-
-        return jnp.mean((jax.vmap(forecast)(x) - y) ** 2)
+        return jnp.mean((free_forecasts(corrected, x, 1, steps)[:, 0] - y) ** 2)
 
     batch_size = min(batch_size, max(1, int(inputs.shape[0] * (1 - validation_fraction))))
     return fit(net, loss, (inputs, targets), key=key, optimizer=optax.adam(learning_rate),
@@ -102,11 +98,13 @@ def fit_correction(
                patience=patience, progress=progress)
 
 
+@eqx.filter_jit
 def free_forecasts(
     model: AbstractModel, initial: Float[Array, "case state"], leads: int, every: int,
 ) -> Float[Array, "case lead state"]:
     """Deterministic forecasts (``model.step``, without the model's noise) from each
-    initial state, saved every ``every`` steps ``leads`` times (static)."""
+    initial state, saved every ``every`` steps ``leads`` times (static); ``leads = 1``:
+    the ``every``-step forecasts ``(case, 1, state)``."""
 
     def one(x0):
         def body(x, _):

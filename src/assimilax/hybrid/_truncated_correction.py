@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import equinox as eqx
-import jax
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Float, PRNGKeyArray
@@ -70,11 +69,7 @@ def model_error_targets(
         raise ValueError(f"model_error_targets: steps must be >= 1 and dt_obs > 0, got "
                          f"steps={steps}, dt_obs={dt_obs}.")
     inputs = states[:-1]
-
-    def forecast(x):
-        return jax.lax.fori_loop(0, steps, lambda _, z: model.step(z), x)
-
-    return inputs, (states[1:] - jax.vmap(forecast)(inputs)) / dt_obs
+    return inputs, (states[1:] - free_forecasts(model, inputs, 1, steps)[:, 0]) / dt_obs
 
 
 class _Scaled(eqx.Module):

@@ -22,6 +22,7 @@ climatological RMS about its time mean.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from typing import Any
@@ -39,7 +40,8 @@ from ...metrics import time_mean_ci
 from ...ml import Corrected
 from ...ml.nets import PeriodicCNN
 from .._build import build
-from .._twin import climatological_rms, simulate_twin
+from .._simulate import simulate_setup
+from .._twin import climatological_rms
 from ..config import Config, ModelErrorCorrectionConfig
 from ._recipe import HybridOutcome, HybridRecipe, Statistic, finite, register_recipe
 
@@ -131,30 +133,6 @@ def correction_net(ml, *, key, mean: float, std: float, scale: float) -> InputSc
     return InputScaled(net, mean, std, scale)
 
 
-_simulate = eqx.filter_jit(simulate_twin)
-
-
-def twin_of(setup, cycles: int, key):
-    """The twin of ``setup`` over ``cycles`` observation times from ``key`` (the setup's
-    ensemble size, spin-up and initial spread), and its observations as the forecast
-    model sees them."""
-    twin = _simulate(setup.truth_model, setup.operator, setup.noise, cycles=cycles,
-                     every_steps=setup.truth_every_steps, ensemble_size=setup.ensemble_size,
-                     key=key,
-                     spinup_steps=setup.spinup_steps, initial_std=setup.initial_std,
-                     state_size=setup.model.state_size)
-    obs = twin.observations
-    return twin, type(obs)(obs.operator, obs.noise, obs.y, obs.mask, setup.every_steps)
-
-
-def _physical_forecast(model, x, steps):
-    return jax.lax.fori_loop(0, steps, lambda _, z: model.step(z), x)
-
-
-_forecast_all = eqx.filter_jit(lambda model, x, steps: jax.vmap(
-    lambda z: _physical_forecast(model, z, steps))(x))
-
-
 def model_error_experiment(config: Config, *, progress: bool = False,
                            log=None) -> dict[str, Any]:
     """The experiment of a ``model_error_correction`` config, end to end (float64 on).
@@ -187,7 +165,7 @@ def model_error_experiment(config: Config, *, progress: bool = False,
 
     # 1. The physical 4D-Var on the training twin.
     t0 = time.perf_counter()
-    twin, obs = twin_of(setup, config.experiment.cycles, k_twin)
+    twin, obs = simulate_setup(setup, key=k_twin)
     res, rmse_train = run_da(model, var4d, twin, obs)
     analysis = res.mean_analysis
     inputs, targets = hybrid.analysis_pairs(analysis, window)
@@ -199,7 +177,7 @@ def model_error_experiment(config: Config, *, progress: bool = False,
     # The scales: inputs by the analyses' climatology; outputs by the size of the model
     # error the pairs show (tendency units; per step for the resolvent).
     mean, std = float(jnp.mean(analysis)), float(jnp.std(analysis))
-    error = (targets - _forecast_all(model, inputs, steps)) / (steps * model.dt)
+    error = (targets - hybrid.free_forecasts(model, inputs, 1, steps)[:, 0]) / (steps * model.dt)
     tendency_scale = float(jnp.std(error))
     scales = {"resolvent": tendency_scale * model.dt, "tendency": tendency_scale}
     nets = {m: correction_net(ml, key=k_net, mean=mean, std=std, scale=scales[m])
@@ -244,7 +222,8 @@ def model_error_experiment(config: Config, *, progress: bool = False,
         models[v] = Corrected(model, corrections[v], mode=v.split("_", 1)[1])
 
     # 4. The test twin: DA with each model, and free forecasts from true states.
-    test, test_obs = twin_of(setup, h.test_cycles, k_test)
+    test, test_obs = simulate_setup(dataclasses.replace(setup, cycles=h.test_cycles),
+                                    key=k_test)
     truth = np.asarray(test.truth)
     lead_steps = max(1, round(h.forecast_time / setup.interval))
     score_at = max(1, round(h.score_lead / setup.interval)) - 1
