@@ -8,7 +8,7 @@ from pydantic import Field
 
 from ._base import Issue
 from ._hybrid import HybridSection
-from ._registry import register, registered
+from ._registry import register
 
 if TYPE_CHECKING:
     from ._config import Config
@@ -33,6 +33,7 @@ class Brajard2021Config(HybridSection):
     models: ClassVar[tuple[str, ...]] = ("lorenz96",)
     truths: ClassVar[tuple[str, ...]] = ("two_scale_lorenz96",)
     needs_truth: ClassVar[bool] = True
+    ensemble_filter: ClassVar[str | None] = 'name = "enkf_n", ensemble_size = 50'
     every_step: ClassVar[bool] = False
     ml_defaults: ClassVar[dict[str, Any]] = {
         "network": "model_error_cnn", "widths": [43, 28], "epochs": 100, "batch_size": 33,
@@ -63,15 +64,6 @@ class Brajard2021Config(HybridSection):
 
     def issues(self, config: Config) -> list[Issue]:
         found = super().issues(config)
-        method = config.method
-        if method is None:
-            found.append(Issue("method", None, "missing section: brajard2021 assimilates "
-                               'with an ensemble filter (the paper: name = "enkf_n", '
-                               "ensemble_size = 50)"))
-        elif not method.is_ensemble_filter():
-            filters = [n for n, c in registered("method").items() if c.is_ensemble_filter()]
-            found.append(Issue("method", "name", "brajard2021 needs an ensemble filter: one "
-                               f"of {', '.join(filters)}", method.name))
         exp = config.experiment
         pairs = exp.cycles - exp.burn_in - 1
         if self.train_samples + self.validation_samples > pairs:

@@ -31,6 +31,9 @@ class HybridSection(Section):
         every_step: whether it needs observations at every model step.
         needs_method: whether it assimilates with the ``[method]`` (required) or runs its
             own DA (then ``[method]`` is refused).
+        ensemble_filter: where the ``[method]`` must be an ensemble filter, the paper's
+            (named when the section is missing, e.g. ``'name = "enkf_n", ensemble_size =
+            30'``); None: any method.
         ml_defaults: the defaults of the ``[ml]`` keys left out (the paper's).
     """
 
@@ -41,6 +44,7 @@ class HybridSection(Section):
     needs_truth: ClassVar[bool] = False
     every_step: ClassVar[bool] = True
     needs_method: ClassVar[bool] = True
+    ensemble_filter: ClassVar[str | None] = None
     ml_defaults: ClassVar[dict[str, Any]] = {}
 
     name: str
@@ -77,6 +81,14 @@ class HybridSection(Section):
             found.append(Issue("observations", "every_steps", f'must be 1 for [hybrid] name '
                                f'= "{self.name}" (one observation time per model step)',
                                every))
+        method = config.method
+        if self.ensemble_filter is not None and method is None:
+            found.append(Issue("method", None, f"missing section: {self.name} assimilates "
+                               f"with an ensemble filter (the paper: {self.ensemble_filter})"))
+        elif self.ensemble_filter is not None and not method.is_ensemble_filter():
+            filters = [n for n, cls in registered("method").items() if cls.is_ensemble_filter()]
+            found.append(Issue("method", "name", f"{self.name} needs an ensemble filter: "
+                               f"{one_of(filters)}", method.name))
         return found
 
     def describe(self) -> str:
@@ -93,6 +105,7 @@ class IterativeEmulationConfig(HybridSection):
     the true system (Lorenz-96) whose surrogate is learned."""
 
     title: ClassVar[str] = "iterative DA-ML emulation"
+    ensemble_filter: ClassVar[str | None] = 'name = "enkf_n", ensemble_size = 30'
     ml_defaults: ClassVar[dict[str, Any]] = {
         "network": "brajard_cnn", "widths": [24, 37], "epochs": 40, "batch_size": 128,
         "loss": "variance_weighted"}
@@ -115,19 +128,6 @@ class IterativeEmulationConfig(HybridSection):
     """Initial states (on a fresh true trajectory) of the surrogate's forecast test."""
     skill_every: int = Field(1, ge=1)
     """Measure the surrogate's valid time every this many iterations (and at the last)."""
-
-    def issues(self, config: Config) -> list[Issue]:
-        found = super().issues(config)
-        method = config.method
-        if method is None:
-            found.append(Issue("method", None, "missing section: iterative_emulation "
-                               "assimilates with an ensemble filter (the paper: name = "
-                               '"enkf_n", ensemble_size = 30)'))
-        elif not method.is_ensemble_filter():
-            filters = [n for n, cls in registered("method").items() if cls.is_ensemble_filter()]
-            found.append(Issue("method", "name", "iterative_emulation needs an ensemble "
-                               f"filter: {one_of(filters)}", method.name))
-        return found
 
     def describe(self) -> str:
         return f"iterative DA-ML emulation ({self.iterations} iterations)"
