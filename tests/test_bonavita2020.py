@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from _config_helpers import changed
 from assimilax import hybrid, models
 from assimilax.da import assimilate
 from assimilax.da import variational as var
@@ -210,13 +211,7 @@ def _config(**changes):
         "experiment": {"cycles": 200, "burn_in": 40},
         "hybrid": {"name": "bonavita2020", "training_cycles": 200},
     }
-    for key, value in changes.items():
-        section, _, name = key.partition(".")
-        if value is None:
-            data[section].pop(name) if name else data.pop(section)
-        else:
-            data[section][name] = value
-    return data
+    return changed(data, **changes)
 
 
 def test_the_section_accepts_the_twin_and_resolves_the_network():

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from _config_helpers import changed
 from assimilax import hybrid, models
 from assimilax.experiments import Config
 from assimilax.experiments.config import ConfigError
@@ -90,13 +91,7 @@ def _config(**changes):
         "experiment": {"cycles": 80, "burn_in": 8},
         "hybrid": {"name": "model_error_correction", "test_cycles": 80},
     }
-    for key, value in changes.items():
-        section, _, name = key.partition(".")
-        if value is None:
-            data[section].pop(name) if name else data.pop(section)
-        else:
-            data[section][name] = value
-    return Config.from_dict(data)
+    return Config.from_dict(changed(data, **changes))
 
 
 def test_the_section_accepts_the_truncated_twin_and_fills_the_network():

@@ -51,9 +51,7 @@ MODES = ("resolvent", "tendency")
 VARIANTS = ("physical", "offline_resolvent", "offline_tendency", "online_resolvent",
             "online_tendency")
 """The five models compared, in the order of the results' ``variant`` dimension."""
-_LABELS = {"physical": "physical", "offline_resolvent": "offline resolvent",
-           "offline_tendency": "offline tendency", "online_resolvent": "online resolvent",
-           "online_tendency": "online tendency"}
+_LABELS = {v: v.replace("_", " ") for v in VARIANTS}
 
 
 def variants_of(modes) -> list[str]:
