@@ -2,17 +2,17 @@
 ``examples/_test_overrides.toml``, and writes the files the README promises; a variational
 run resumes after ``kill -9`` with the numbers of an uninterrupted one."""
 
+import json
 import math
-import os
 import subprocess
-import time
+import sys
 import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from _cli_helpers import ASSIMILAX, cli, finish, kill_after_first_checkpoint, same_results
+from _cli_helpers import cli, finish, kill_after_first_checkpoint, same_results
 from assimilax.io import names, open_sweep, read_json, read_results, sweep_store, toml_value
 from assimilax.plotting._hybrid import hybrid_figures
 
@@ -143,23 +143,33 @@ class Launcher:
     """Runs the selected examples two at a time (the suite's 2 cores), in test order.
 
     Most of a short example is fixed cost in one process (imports, compilation, figures),
-    so while one test checks its files and waits, the next example already runs.
+    so while one test checks its files and waits, the next example already runs. Each
+    example is its own ``assimilax`` process, forked by ``_fork_server.py`` from one that
+    has done the imports (the command's own entry point, argv, streams and exit status).
     """
 
     def __init__(self, paths: list[Path], root: Path, running: int = 2):
         self.order, self.root, self.running = paths, root, running
-        self.procs: dict[Path, tuple[subprocess.Popen, float, object]] = {}
+        self.started: set[Path] = set()
+        self.done: dict[str, dict] = {}
+        self.server = subprocess.Popen(
+            [sys.executable, str(Path(__file__).with_name("_fork_server.py"))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
     def out(self, path: Path) -> Path:
         return self.root / path.stem
 
+    def _stderr(self, path: Path) -> Path:
+        return self.root / f"{path.stem}.stderr"
+
     def _start(self, path: Path) -> None:
-        if path in self.procs or path.name not in OVERRIDES:  # never an example in full
+        if path in self.started or path.name not in OVERRIDES:  # never an example in full
             return
-        log = (self.root / f"{path.stem}.stderr").open("wb")
-        proc = subprocess.Popen([str(ASSIMILAX), *map(str, command_of(path, self.out(path)))],
-                                stdout=subprocess.DEVNULL, stderr=log)
-        self.procs[path] = (proc, time.perf_counter(), log)
+        request = {"id": path.name, "stderr": str(self._stderr(path)),
+                   "args": list(map(str, command_of(path, self.out(path))))}
+        self.server.stdin.write(json.dumps(request) + "\n")
+        self.server.stdin.flush()
+        self.started.add(path)
 
     def wait(self, path: Path) -> tuple[int, str, float, float]:
         """Exit status, standard error, wall and CPU seconds of example ``path``."""
@@ -168,20 +178,19 @@ class Launcher:
             later = self.order[self.order.index(path) + 1:]
             for nxt in later[: self.running - 1]:
                 self._start(nxt)
-        proc, t0, log = self.procs[path]
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        log.close()
-        err = (self.root / f"{path.stem}.stderr").read_text(errors="replace")
-        return (proc.returncode, err, time.perf_counter() - t0,
-                usage.ru_utime + usage.ru_stime)
+        while path.name not in self.done:
+            line = self.server.stdout.readline()
+            if not line:
+                raise RuntimeError(f"the fork server ended (status {self.server.wait()})")
+            reply = json.loads(line)
+            self.done[reply["id"]] = reply
+        reply = self.done[path.name]
+        err = self._stderr(path).read_text(errors="replace")
+        return reply["code"], err, reply["wall"], reply["cpu"]
 
     def close(self) -> None:
-        for proc, _, log in self.procs.values():
-            if proc.returncode is None:
-                proc.kill()
-                proc.wait()
-            log.close()
+        self.server.stdin.close()  # the server kills the examples still running
+        self.server.wait()
 
 
 @pytest.fixture(scope="module")
