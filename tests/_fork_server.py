@@ -12,8 +12,8 @@ starts JAX's backend (it computes nothing): each child starts its own.
 Protocol, one JSON object a line: a request ``{"id", "args", "stderr"}`` on standard
 input starts a child with those arguments and its standard error in the file
 ``stderr``; when a child ends, ``{"id", "code", "wall", "cpu"}`` (exit status, wall
-and CPU seconds of the child) is written to standard output. End of input kills the children still
-running and ends the server.
+and CPU seconds of the child) is written to standard output. End of input kills the
+children still running and ends the server.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import assimilax.hybrid  # noqa: F401
 import assimilax.io  # noqa: F401
 import assimilax.plotting  # noqa: F401
 
-for _name in getattr(_experiments, "__all__", ()):  # the runner's lazily loaded parts
+for _name in dir(_experiments):  # the runner's lazily loaded parts (its __dir__ lists them)
     getattr(_experiments, _name)
 
 
