@@ -37,7 +37,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from ..ml import Corrected, fit
 from ..models import AbstractModel
-from ._model_error import free_forecasts
+from ._model_error import free_forecasts, mean_and_half_width
 
 
 def model_error_targets(
@@ -176,12 +176,6 @@ def relative_forecast_error(
 
     forecasts = free_forecasts(model, initial, truth.shape[1], every)
     mse = jnp.mean((forecasts - truth) ** 2, axis=-1)  # (case, lead)
-    cases = mse.shape[0]
-    mean = jnp.mean(mse, axis=0)
+    mean, half_mse = mean_and_half_width(mse)  # NaN half-width for one case
     r = jnp.sqrt(mean / (2.0 * sigma_clim**2))
-    if cases > 1:
-        half_mse = 1.96 * jnp.std(mse, axis=0, ddof=1) / jnp.sqrt(cases)
-        half = r * half_mse / (2.0 * mean)
-    else:
-        half = jnp.full_like(r, jnp.nan)
-    return r, half
+    return r, r * half_mse / (2.0 * mean)
