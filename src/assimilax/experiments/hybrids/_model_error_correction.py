@@ -54,6 +54,11 @@ VARIANTS = ("physical", "offline_resolvent", "offline_tendency", "online_resolve
 _LABELS = {v: v.replace("_", " ") for v in VARIANTS}
 
 
+def modes_of(modes) -> list[str]:
+    """The corrections of ``[hybrid] modes``, in the order of :data:`MODES`."""
+    return [m for m in MODES if m in modes]
+
+
 def variants_of(modes) -> list[str]:
     """The variants of the corrections ``modes`` learns, in the order of :data:`VARIANTS`."""
     return [v for v in VARIANTS if v == "physical" or v.split("_", 1)[1] in modes]
@@ -154,7 +159,7 @@ def model_error_experiment(config: Config, *, progress: bool = False,
     k_twin, k_test, k_net, k_fit = (jax.random.fold_in(key, i) for i in range(4))
     say = log or (lambda _: None)
     seconds: dict[str, float] = {}
-    modes = [m for m in MODES if m in h.modes]
+    modes = modes_of(h.modes)
     variants = variants_of(modes)
 
     def run_da(m, method, twin, obs):
@@ -296,7 +301,7 @@ class ModelErrorCorrectionRecipe(HybridRecipe):
         out = model_error_experiment(config, progress=progress, log=log)
         s = out["statistics"]
         h = config.hybrid
-        variants, modes = out["variants"], [m for m in MODES if m in h.modes]
+        variants, modes = out["variants"], modes_of(h.modes)
         notes = [
             "analysis RMSE of strong 4D-Var on the test twin: " + ", ".join(
                 f"{_LABELS[v]} {s[f'rmse_analysis_{v}'] or math.nan:.3f}" for v in variants),
@@ -341,6 +346,6 @@ class ModelErrorCorrectionRecipe(HybridRecipe):
     def networks(self, config: Config) -> dict[str, Any]:
         ml = config.ml_resolved
         k_net = jax.random.fold_in(jax.random.key(config.experiment.seed), 2)
-        modes = [m for m in MODES if m in config.hybrid.modes]
+        modes = modes_of(config.hybrid.modes)
         net = {m: correction_net(ml, key=k_net, mean=0.0, std=1.0, scale=1.0) for m in modes}
         return {f"{stage}_{m}": net[m] for stage in ("offline", "online") for m in modes}
