@@ -9,7 +9,8 @@ from pydantic import Field
 from ._base import Section
 from ._registry import registered
 
-NETWORKS = ("brajard_cnn", "deep_emulator_cnn", "periodic_cnn", "model_error_cnn")
+NETWORKS = ("brajard_cnn", "deep_emulator_cnn", "periodic_cnn", "model_error_cnn",
+            "field_cnn")
 """The networks ``[ml] network`` can name."""
 
 
@@ -27,8 +28,10 @@ class MLConfig(Section):
     convolutions of ``widths`` channels, kernel 5, tanh, then a linear one to one channel:
     a local, translation-equivariant correction), or ``model_error_cnn`` (Brajard et al.
     2021: batch normalisation, a kernel-5 convolution of ``widths[0]`` filters, batch
-    normalisation, a 1x1 one of ``widths[1]``, both tanh, a linear 1x1 output). Default:
-    the hybrid's."""
+    normalisation, a 1x1 one of ``widths[1]``, both tanh, a linear 1x1 output), or
+    ``field_cnn`` (on the 2-D fields of a gridded model: two periodic 3x3 convolutions of
+    ``widths[0]`` channels, tanh, a linear 1x1 one back to the fields). Default: the
+    hybrid's."""
     widths: list[int] | None = Field(None, min_length=1)
     """Channels of the convolutional layers (default: the paper's: ``[24, 37]`` for
     ``brajard_cnn``, ``[16, 32]`` for ``deep_emulator_cnn``)."""

@@ -13,6 +13,7 @@ from ._brajard import BrajardCNN as BrajardCNN
 from ._conv import PeriodicCNN as PeriodicCNN
 from ._conv import PeriodicConv1d as PeriodicConv1d
 from ._deep_emulator import DeepEmulatorCNN as DeepEmulatorCNN
+from ._field_cnn import FieldCNN as FieldCNN
 from ._mlp import MLP as MLP
 from ._model_error_cnn import BatchNorm1d as BatchNorm1d
 from ._model_error_cnn import ModelErrorCNN as ModelErrorCNN
@@ -26,6 +27,7 @@ __all__ = [
     "ConvDecoder1d",
     "ConvEncoder1d",
     "DeepEmulatorCNN",
+    "FieldCNN",
     "MLP",
     "ModelErrorCNN",
     "PeriodicCNN",
