@@ -35,6 +35,7 @@ from . import (  # noqa: F401
     _model_error,
     _observations,
     _particle,
+    _resolvent_correction,
     _variational,
 )
 from ._base import ConfigError as ConfigError
@@ -77,6 +78,7 @@ from ._observations import SubsetObsConfig as SubsetObsConfig
 from ._registry import KINDS as KINDS
 from ._registry import register as register
 from ._registry import registered as registered
+from ._resolvent_correction import ResolventCorrectionConfig as ResolventCorrectionConfig
 from ._variational import Var3DConfig as Var3DConfig
 from ._variational import Var4DConfig as Var4DConfig
 from ._variational import VariationalMethodSection as VariationalMethodSection

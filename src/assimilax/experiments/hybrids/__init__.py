@@ -25,6 +25,7 @@ from . import (  # noqa: F401
     _emulator_4dvar,
     _iterative_emulation,
     _model_error_correction,
+    _resolvent_correction,
 )
 from ._recipe import HybridOutcome as HybridOutcome
 from ._recipe import HybridRecipe as HybridRecipe
