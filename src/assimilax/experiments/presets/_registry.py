@@ -8,6 +8,7 @@ from ._bonavita2020 import BONAVITA2020
 from ._brajard2020 import BRAJARD2020
 from ._brajard2021 import BRAJARD2021
 from ._farchi2021 import FARCHI2021
+from ._farchi2021qg import FARCHI2021QG
 from ._nonnenmacher2021 import NONNENMACHER2021
 from ._preset import Preset
 from ._sakov2008 import SAKOV2008
@@ -18,7 +19,7 @@ from ._wilks2005 import WILKS2005
 PRESETS: dict[str, Preset] = {p.name: p for p in (SAKOV2008, SAKOV2012, WILKS2005,
                                                   TREMOLET2006, BRAJARD2020,
                                                   NONNENMACHER2021, BRAJARD2021,
-                                                  FARCHI2021, BONAVITA2020)}
+                                                  FARCHI2021, BONAVITA2020, FARCHI2021QG)}
 """Every preset, by name, in the order ``assimilax reproduce --list`` shows them."""
 
 
