@@ -288,6 +288,34 @@ def model_error_experiment(config: Config, *, progress: bool = False,
     }
 
 
+def variant_arrays(out: dict[str, Any]) -> dict[str, Any]:
+    """The results arrays of an experiment that compares models by forecasts and by DA:
+    ``variant_forecast_error`` and its 95 % half-width ``(variant, lead)``,
+    ``variant_rmse_analysis`` ``(variant, time)``, their coordinates, and the run's own
+    record ``rmse_analysis`` (the DA with the physical model on the training twin: the
+    summary's analysis RMSE after ``[experiment] burn_in``)."""
+    return {"variant_forecast_error": out["forecast"],
+            "variant_forecast_error_ci95": out["forecast_ci95"],
+            "variant_rmse_analysis": out["rmse_analysis"],
+            "lead_time": out["lead_time"], "time": out["time"],
+            "rmse_analysis": out["rmse_training"]}
+
+
+def variant_dataset(variants, arrays: dict[str, Any], global_attrs: dict[str, Any]):
+    """The ``results.nc`` variables of :func:`variant_arrays` on the ``variant``,
+    ``time`` and ``lead_time`` coordinates (lead times in model time units)."""
+    rel = {"units": "1", "long_name_short": "forecast relative RMSE",
+           "description": "RMSE / (sqrt(2) sigma_clim) of free forecasts from true states"}
+    return rio.add_variables(
+        None, {k: arrays[k] for k in ("variant_forecast_error",
+                                      "variant_forecast_error_ci95",
+                                      "variant_rmse_analysis")},
+        coords={_names.VARIANT: np.asarray(variants), _names.TIME: arrays["time"],
+                _names.LEAD_TIME: arrays["lead_time"]},
+        attrs={"variant_forecast_error": rel, "variant_forecast_error_ci95": rel},
+        global_attrs=global_attrs, lead_time_units="model time units")
+
+
 @register_recipe("model_error_correction")
 class ModelErrorCorrectionRecipe(HybridRecipe):
     """Farchi et al. (2021): :func:`model_error_experiment`, five models (physical;
@@ -319,29 +347,13 @@ class ModelErrorCorrectionRecipe(HybridRecipe):
             "forecast": {v: out["forecast"][i].tolist() for i, v in enumerate(variants)},
             "lead_time": out["lead_time"].tolist(),
         }
-        arrays = {"variant_forecast_error": out["forecast"],
-                  "variant_forecast_error_ci95": out["forecast_ci95"],
-                  "variant_rmse_analysis": out["rmse_analysis"],
-                  "lead_time": out["lead_time"], "time": out["time"],
-                  # the run's own record: the physical 4D-Var of the training twin (the
-                  # summary's analysis RMSE after [experiment] burn_in)
-                  "rmse_analysis": out["rmse_training"]}
-        return HybridOutcome(s, out["ci95"], notes, details, arrays,
+        return HybridOutcome(s, out["ci95"], notes, details, variant_arrays(out),
                              networks=out["networks"])
 
     def dataset(self, config: Config, outcome: HybridOutcome, attrs):
-        a = outcome.arrays
-        rel = {"units": "1", "long_name_short": "forecast relative RMSE",
-               "description": "RMSE / (sqrt(2) sigma_clim) of free forecasts from true states"}
-        return rio.add_variables(
-            None, {k: a[k] for k in ("variant_forecast_error", "variant_forecast_error_ci95",
-                                     "variant_rmse_analysis")},
-            coords={_names.VARIANT: np.asarray(variants_of(config.hybrid.modes)),
-                    _names.TIME: a["time"], _names.LEAD_TIME: a["lead_time"]},
-            attrs={"variant_forecast_error": rel, "variant_forecast_error_ci95": rel},
-            global_attrs={**attrs, "window": config.method.window,
-                          "burn_in_windows": config.hybrid.burn_in_windows},
-            lead_time_units="model time units")
+        return variant_dataset(variants_of(config.hybrid.modes), outcome.arrays,
+                               {**attrs, "window": config.method.window,
+                                "burn_in_windows": config.hybrid.burn_in_windows})
 
     def networks(self, config: Config) -> dict[str, Any]:
         ml = config.ml_resolved

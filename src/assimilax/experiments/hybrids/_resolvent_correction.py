@@ -36,7 +36,6 @@ import numpy as np
 import optax
 
 from ... import hybrid
-from ... import io as rio
 from ...da import assimilate
 from ...metrics import time_mean_ci
 from ...ml import Corrected, fit
@@ -45,10 +44,8 @@ from .._build import build
 from .._simulate import simulate_setup
 from .._twin import climatological_rms
 from ..config import Config, ResolventCorrectionConfig
-from ._model_error_correction import InputScaled
+from ._model_error_correction import InputScaled, variant_arrays, variant_dataset
 from ._recipe import HybridOutcome, HybridRecipe, Statistic, finite, register_recipe
-
-_names = rio.names
 
 VARIANTS = ("physical", "hybrid")
 """The two models compared, in the order of the results' ``variant`` dimension."""
@@ -318,28 +315,12 @@ class ResolventCorrectionRecipe(HybridRecipe):
             "forecast": {v: out["forecast"][i].tolist() for i, v in enumerate(VARIANTS)},
             "lead_time": out["lead_time"].tolist(),
         }
-        arrays = {"variant_forecast_error": out["forecast"],
-                  "variant_forecast_error_ci95": out["forecast_ci95"],
-                  "variant_rmse_analysis": out["rmse_analysis"],
-                  "lead_time": out["lead_time"], "time": out["time"],
-                  # the run's own record: the physical filter on the training twin (the
-                  # summary's analysis RMSE after [experiment] burn_in)
-                  "rmse_analysis": out["rmse_training"]}
-        return HybridOutcome(s, out["ci95"], notes, details, arrays,
+        return HybridOutcome(s, out["ci95"], notes, details, variant_arrays(out),
                              networks={"correction": out["network"]})
 
     def dataset(self, config: Config, outcome: HybridOutcome, attrs):
-        a = outcome.arrays
-        rel = {"units": "1", "long_name_short": "forecast relative RMSE",
-               "description": "RMSE / (sqrt(2) sigma_clim) of free forecasts from true states"}
-        return rio.add_variables(
-            None, {k: a[k] for k in ("variant_forecast_error", "variant_forecast_error_ci95",
-                                     "variant_rmse_analysis")},
-            coords={_names.VARIANT: np.asarray(VARIANTS), _names.TIME: a["time"],
-                    _names.LEAD_TIME: a["lead_time"]},
-            attrs={"variant_forecast_error": rel, "variant_forecast_error_ci95": rel},
-            global_attrs={**attrs, "burn_in": config.hybrid.burn_in},
-            lead_time_units="model time units")
+        return variant_dataset(VARIANTS, outcome.arrays,
+                               {**attrs, "burn_in": config.hybrid.burn_in})
 
     def networks(self, config: Config) -> dict[str, Any]:
         k_net = jax.random.fold_in(jax.random.key(config.experiment.seed), 2)

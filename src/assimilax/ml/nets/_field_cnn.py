@@ -56,7 +56,7 @@ class FieldCNN(eqx.Module):
         kernel_size: int = 3,
         activation: Callable[[Array], Array] = jnp.tanh,
         zero_output: bool = False,
-        dtype=jnp.float64,
+        dtype: jnp.dtype = jnp.float64,
     ):
         if len(shape) != 3:
             raise ValueError(f"FieldCNN: shape must be (channels, h, w), got {shape}.")
