@@ -55,7 +55,7 @@ class ResolventCorrectionConfig(HybridSection):
     """How the network learns from analysis pairs $S$ model steps apart: ``"unrolled"``
     through the $S$ corrected model steps (backpropagation through the model, its adjoint
     by autodiff); ``"increments"`` by regression on the mean error per step
-    $(x^a_{k+1} - \mathcal M^S(x^a_k)) / S$ (first order in the correction, no model in
+    $(x^a_{k+1} - \\mathcal M^S(x^a_k)) / S$ (first order in the correction, no model in
     the loss: many times cheaper)."""
     iterations: int = Field(1, ge=1)
     """DA-ML iterations. 1: the network learns once, from the analyses of the filter with
