@@ -23,9 +23,9 @@ class ResolventCorrectionConfig(HybridSection):
     on the analyses' resolvent error $x^a_{k+1} - \\mathcal M(x^a_k)$, then DA and free
     forecasts with the corrected model beside the physical one, on an independent twin.
 
-    ``[truth]`` makes the truth (the model with other parameters: the QG channel with
-    layer depths 6000/4000 m for a model of 5500/4500 m); ``[experiment] cycles`` is the
-    training record, ``test_cycles`` the test record. The ``[ml]`` network is a
+    ``[truth]`` makes the truth (the model with other parameters: in the preset, the QG
+    channel with layer depths 6000/4000 m for a model of 5700/4300 m); ``[experiment]
+    cycles`` is the training record, ``test_cycles`` the test record. The ``[ml]`` network is a
     ``field_cnn`` (two 3x3 convolutions of ``widths[0]`` channels on the model's 2-D
     fields, tanh, a linear 1x1 output) on standardised inputs, its output scaled by the
     size of the resolvent error and zero at the start."""
